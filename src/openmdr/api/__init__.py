@@ -1,0 +1,1 @@
+"""OpenMDR api stage."""

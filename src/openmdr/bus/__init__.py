@@ -1,0 +1,13 @@
+"""The message bus stages publish to and subscribe on.
+
+Stages never call each other: the ingest pipeline publishes event batches on
+:data:`TOPIC_EVENTS`, later stages (detection, analytics, intel matching) subscribe.
+:class:`InProcessBus` delivers synchronously inside one process (the embedded
+default); a distributed broker implements the same :class:`Bus` protocol, carrying
+messages as bytes through a :class:`Codec`, so stages do not change when it is swapped.
+"""
+
+from openmdr.bus.base import TOPIC_ALERTS, TOPIC_EVENTS, Bus, Codec, Handler, Subscription
+from openmdr.bus.inprocess import InProcessBus
+
+__all__ = ["TOPIC_ALERTS", "TOPIC_EVENTS", "Bus", "Codec", "Handler", "InProcessBus", "Subscription"]

@@ -1,0 +1,1 @@
+"""OpenMDR cli stage."""

@@ -1,0 +1,1 @@
+"""OpenMDR generator stage."""

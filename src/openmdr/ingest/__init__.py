@@ -1,0 +1,1 @@
+"""OpenMDR ingest stage."""

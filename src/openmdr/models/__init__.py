@@ -1,0 +1,19 @@
+"""Domain models shared by all stages: events, raw records, rejections (alerts and cases follow)."""
+
+from openmdr.models.event import EVENT_COLUMNS, EVENT_SCHEMA, Event, events_to_table, make_event_id
+from openmdr.models.record import ParseError, RawRecord, Rejection
+
+__all__ = [
+    "EVENT_COLUMNS",
+    "EVENT_SCHEMA",
+    "Event",
+    "ParseError",
+    "RawRecord",
+    "Rejection",
+    "events_to_table",
+    "make_event_id",
+]
+
+from openmdr.models.tenant import ASSET_CLASSES, CRITICALITY_LEVELS, AssetInfo, TenantInfo  # noqa: E402
+
+__all__ += ["ASSET_CLASSES", "CRITICALITY_LEVELS", "AssetInfo", "TenantInfo"]

@@ -1,0 +1,1 @@
+"""OpenMDR normalize stage."""

@@ -1,0 +1,1 @@
+"""OpenMDR store stage."""
