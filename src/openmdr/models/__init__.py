@@ -17,3 +17,7 @@ __all__ = [
 from openmdr.models.tenant import ASSET_CLASSES, CRITICALITY_LEVELS, AssetInfo, TenantInfo  # noqa: E402
 
 __all__ += ["ASSET_CLASSES", "CRITICALITY_LEVELS", "AssetInfo", "TenantInfo"]
+
+from openmdr.models.alert import ENTITY_KEYS, SEVERITIES, Alert, severity_rank  # noqa: E402
+
+__all__ += ["ENTITY_KEYS", "SEVERITIES", "Alert", "severity_rank"]

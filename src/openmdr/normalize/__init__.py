@@ -1,1 +1,5 @@
-"""OpenMDR normalize stage."""
+"""Normalize stage: parsers that turn raw records of every telemetry family into events."""
+
+from openmdr.normalize.base import MAX_RECORD_BYTES, Parser, get_parser, known_formats, register
+
+__all__ = ["MAX_RECORD_BYTES", "Parser", "get_parser", "known_formats", "register"]

@@ -1,0 +1,67 @@
+"""What every CLI command shares: the console, the platform of this invocation, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+
+from openmdr.config import load_settings
+from openmdr.runtime import Platform
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class UserError(Exception):
+    """A problem the user can fix (bad argument, unknown tenant, missing file): no traceback."""
+
+
+def platform(ctx: typer.Context) -> Platform:
+    """The :class:`Platform` of this invocation, created from the global options on first use."""
+    obj = ctx.ensure_object(dict)
+    if "platform" not in obj:
+        data_dir: Path | None = obj.get("data_dir")
+        settings = load_settings(data_dir=data_dir, database_url=obj.get("database_url"))
+        obj["platform"] = Platform(settings)
+        ctx.call_on_close(obj["platform"].close)
+    return obj["platform"]
+
+
+def byte_progress() -> Progress:
+    """A progress bar for reading input measured in bytes."""
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    )
+
+
+def count_progress() -> Progress:
+    """A progress bar for work measured in items."""
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+    )

@@ -1,0 +1,67 @@
+"""The ``openmdr`` command line: every surface of the platform from one terminal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from openmdr import __version__
+from openmdr.cli.common import UserError, err_console
+from openmdr.cli.data import deadletter_app, formats_command, ingest_command, lake_app, query_command
+from openmdr.cli.demo import demo_command, generate_command
+from openmdr.cli.serve import serve_command
+from openmdr.cli.tenants import assets_app, tenants_app, tokens_app
+
+app = typer.Typer(
+    name="openmdr",
+    help="OpenMDR: multi-tenant Managed Detection and Response.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"openmdr {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", envvar="OPENMDR_DATA_DIR", help="data directory of the embedded default"
+    ),
+    database_url: str | None = typer.Option(
+        None, "--database-url", envvar="OPENMDR_DATABASE_URL", help="state store URL (PostgreSQL for the service)"
+    ),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version"),
+) -> None:
+    """Global options shared by every command."""
+    ctx.ensure_object(dict).update(data_dir=data_dir, database_url=database_url)
+
+
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(assets_app, name="assets")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(deadletter_app, name="deadletter")
+app.add_typer(lake_app, name="lake")
+app.command("ingest")(ingest_command)
+app.command("query")(query_command)
+app.command("formats")(formats_command)
+app.command("generate")(generate_command)
+app.command("demo")(demo_command)
+app.command("serve")(serve_command)
+
+
+def run() -> None:
+    """Console entry point: run the CLI, turning user errors into one red line and exit code 2."""
+    from openmdr.pipeline import UnknownTenantError
+
+    try:
+        app()
+    except (UserError, UnknownTenantError, FileNotFoundError, PermissionError) as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        raise SystemExit(2) from None

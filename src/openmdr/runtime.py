@@ -1,0 +1,69 @@
+"""Composition root: builds the stores, bus and pipeline of one OpenMDR process from settings.
+
+The CLI, the server and the demo all start from :class:`Platform`, so every surface
+runs the same wiring against the same data directory (embedded default) or the same
+PostgreSQL database (service shape).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from openmdr.bus import Bus, InProcessBus
+from openmdr.config import Settings, load_settings
+from openmdr.enrich import GeoLocator
+from openmdr.pipeline import IngestPipeline
+from openmdr.store.lake import EventLake
+from openmdr.store.state import StateStore
+
+
+class Platform:
+    """Lazily opened stores, bus and pipeline for one process."""
+
+    def __init__(self, settings: Settings | None = None, bus: Bus | None = None) -> None:
+        self.settings = settings or load_settings()
+        self._bus = bus
+
+    @classmethod
+    def from_data_dir(cls, data_dir: Path | str | None = None, **overrides: object) -> Platform:
+        """Platform over ``data_dir`` (or the configured one) with setting overrides."""
+        return cls(load_settings(data_dir=Path(data_dir) if data_dir else None, **overrides))
+
+    @cached_property
+    def state(self) -> StateStore:
+        """The migrated state store (tenants, assets, tokens, dead letters, audit)."""
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = StateStore(self.settings.state_url, blob_dir=self.settings.deadletter_dir)
+        store.migrate()
+        return store
+
+    @cached_property
+    def lake(self) -> EventLake:
+        """The tenant/day-partitioned Parquet event lake."""
+        self.settings.lake_dir.mkdir(parents=True, exist_ok=True)
+        return EventLake(self.settings.lake_dir)
+
+    @cached_property
+    def bus(self) -> Bus:
+        """The message bus (in-process unless one was given)."""
+        return self._bus or InProcessBus()
+
+    @cached_property
+    def geo(self) -> GeoLocator | None:
+        """Offline geolocation (configured database, else the packaged open one)."""
+        return GeoLocator.open_default(self.settings.geoip_database)
+
+    @cached_property
+    def pipeline(self) -> IngestPipeline:
+        """The ingest pipeline shared by every transport of this process."""
+        return IngestPipeline(self.state, self.lake, self.bus, self.geo, batch_size=self.settings.lake.batch_size)
+
+    def close(self) -> None:
+        """Close what was opened."""
+        if "state" in self.__dict__:
+            self.state.close()
+        if "geo" in self.__dict__ and self.geo is not None:
+            self.geo.close()
+        if "bus" in self.__dict__:
+            self.bus.close()
