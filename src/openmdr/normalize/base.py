@@ -74,7 +74,7 @@ def parser_function(name: str) -> Callable[[Callable[[RawRecord], Event]], Parse
 
     def wrap(fn: Callable[[RawRecord], Event]) -> Parser:
         class _FunctionParser:
-            __slots__ = ()
+            __slots__ = ("name",)
 
             def parse(self, record: RawRecord) -> Event:
                 return fn(record)
@@ -83,7 +83,7 @@ def parser_function(name: str) -> Callable[[Callable[[RawRecord], Event]], Parse
                 return f"<parser {name}>"
 
         p = _FunctionParser()
-        p.name = name  # type: ignore[attr-defined]
+        p.name = name
         return register(p)  # type: ignore[arg-type]
 
     return wrap

@@ -1,0 +1,567 @@
+"""Column-at-a-time rule evaluation: one Hyperscan scan per field per batch.
+
+Rules are grouped by log source.  For each group and field, every string test of every
+rule on that field is compiled into one Hyperscan database.  A batch of events is turned
+into one buffer per field, each value framed by NUL bytes (``\\x00v1\\x00v2\\x00``), and
+scanned once; match end offsets map back to rows (``numpy.searchsorted`` over the frame
+positions) and become per-test row bitmasks (Python ints, bit *i* = row *i*).  Each rule
+that has a hit on a test that can make it true (or that can be true without any, such as
+``not filter``) is then evaluated once over the whole batch with ``&``, ``|`` and ``^``
+on those bitmasks, by a Python expression generated for the rule.
+
+Tests Hyperscan cannot express exactly are evaluated per row in Python: regular
+expressions are prefiltered by Hyperscan (``HS_FLAG_PREFILTER`` on an anchor-free form)
+and confirmed with :mod:`re` only on candidate rows; CIDR, numeric comparisons, ``null``,
+``exists``, field references and timestamp parts are computed lazily, only when a rule
+that needs them is evaluated.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import repeat
+from typing import Any
+
+import hyperscan
+import numpy as np
+
+from openmdr.detect import ir
+from openmdr.detect.compiler import RuleVariant
+from openmdr.detect.ir import Expr, Test
+from openmdr.detect.logsource import Logsource
+from openmdr.detect.text import (
+    _escape_bytes,
+    compile_regex,
+    encode_text,
+    regex_factors,
+    scan_pattern,
+    value_texts,
+)
+
+_CASELESS = hyperscan.HS_FLAG_CASELESS
+
+
+# ---------------------------------------------------------------------------------------
+# bitmask helpers
+
+
+def mask_from_rows(rows: Sequence[int] | np.ndarray, n: int) -> int:
+    """Bitmask with the bits of ``rows`` set (rows < ``n``)."""
+    if len(rows) < 24:
+        m = 0
+        for r in rows:
+            m |= 1 << int(r)
+        return m
+    bits = np.zeros(n, dtype=bool)
+    bits[np.asarray(rows, dtype=np.int64)] = True
+    return int.from_bytes(np.packbits(bits, bitorder="little").tobytes(), "little")
+
+
+def mask_from_bools(flags: Sequence[bool]) -> int:
+    """Bitmask with bit *i* set where ``flags[i]`` is true."""
+    if not flags:
+        return 0
+    arr = np.fromiter(flags, dtype=bool, count=len(flags))
+    return int.from_bytes(np.packbits(arr, bitorder="little").tobytes(), "little")
+
+
+def rows_of(mask: int) -> list[int]:
+    """Row indexes of the set bits of ``mask``, ascending."""
+    out = []
+    while mask:
+        low = mask & -mask
+        out.append(low.bit_length() - 1)
+        mask ^= low
+    return out
+
+
+def _all(*masks: int) -> int:
+    m = masks[0]
+    for x in masks[1:]:
+        m &= x
+    return m
+
+
+def _any(*masks: int) -> int:
+    m = 0
+    for x in masks:
+        m |= x
+    return m
+
+
+# ---------------------------------------------------------------------------------------
+# columns
+
+
+class Column:
+    """One field's values over a batch, framed for scanning (built once, shared by groups).
+
+    ``buf`` is ``\x00chunk\x00chunk...\x00``; a chunk is one value text (a list value
+    gives one chunk per item, a keyword column one chunk per field value of the row).
+    ``chunk_rows`` maps chunks to rows when that is not the identity.
+    """
+
+    __slots__ = ("_seps", "buf", "chunk_rows", "count", "lens", "values")
+
+    def __init__(self, values: list[Any], texts: list[str], chunk_rows: np.ndarray | None) -> None:
+        self.values = values
+        self.chunk_rows = chunk_rows
+        self.count = len(texts)
+        self.lens: list[int] | None = None  # char lengths when the text is pure ASCII
+        self._seps: np.ndarray | None = None
+        self.buf = b""
+        if texts:
+            self._frame(texts)
+
+    @classmethod
+    def of_values(cls, values: list[Any]) -> Column:
+        """Column of one field from its per-row raw values (``None`` = absent)."""
+        types = set(map(type, values))
+        if types == {str}:
+            return cls(values, values, None)
+        if types <= {str, int}:
+            return cls(values, list(map(str, values)), None)
+        idx = [i for i, v in enumerate(values) if v is not None]
+        present = [values[i] for i in idx]
+        ptypes = set(map(type, present))
+        rows: list[int] | None = idx if len(idx) != len(values) else None
+        if ptypes <= {str}:
+            texts = present
+        elif ptypes <= {str, int}:
+            texts = list(map(str, present))
+        else:
+            texts = []
+            rows = []
+            for i in idx:
+                ts = value_texts(values[i])
+                texts.extend(ts)
+                rows.extend([i] * len(ts))
+        return cls(values, texts, np.asarray(rows, dtype=np.int64) if rows is not None else None)
+
+    @classmethod
+    def of_rows(cls, fields: Sequence[Mapping[str, Any]]) -> Column:
+        """Keyword column: every field value of each row (one chunk per value)."""
+        texts: list[str] = []
+        counts: list[int] = []
+        rows_values: list[Any] = []
+        simple = {str, int}
+        for fd in fields:
+            vals = list(fd.values())
+            if not set(map(type, vals)) <= simple:
+                flat: list[Any] = []
+                for v in vals:
+                    vcls = v.__class__
+                    if vcls is str or vcls is int:
+                        flat.append(v)
+                    elif v is not None:
+                        flat.extend(value_texts(v))
+                vals = flat
+            texts.append("\x00".join(map(str, vals)))
+            counts.append(max(len(vals), 1))
+            rows_values.append(vals)
+        chunk_rows = np.repeat(np.arange(len(fields), dtype=np.int64), counts)
+        col = cls(rows_values, [], chunk_rows)
+        col.count = int(chunk_rows.shape[0])
+        if texts:
+            col._frame_joined("\x00".join(texts), col.count)
+        return col
+
+    def _frame(self, texts: list[str]) -> None:
+        text = "\x00".join(texts)
+        if text.isascii() and text.count("\x00") == len(texts) - 1:
+            self.buf = b"\x00" + text.encode() + b"\x00"
+            self.lens = list(map(len, texts))
+            return
+        self._frame_joined(text, len(texts), texts)
+
+    def _frame_joined(self, text: str, chunks: int, texts: list[str] | None = None) -> None:
+        try:
+            buf = b"\x00" + text.encode() + b"\x00"
+        except UnicodeEncodeError:
+            buf = b""
+        if buf:
+            seps = np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 0)
+            if len(seps) == chunks + 1:
+                self.buf = buf
+                self._seps = seps
+                return
+        if texts is None:  # keyword column with NUL inside values: frame value by value
+            texts = text.split("\x00")
+            if len(texts) != chunks:  # pragma: no cover - NUL inside a value of a keyword row
+                texts = [t.replace("\x00", "\x01") for t in texts]
+        self.buf = b"\x00" + b"\x00".join(encode_text(t) for t in texts) + b"\x00"
+        self._seps = None
+        self.lens = None
+
+    @property
+    def seps(self) -> np.ndarray:
+        """Byte offsets of the framing NULs (``count + 1`` of them)."""
+        if self._seps is None:
+            if self.lens is not None:
+                ends = np.cumsum(np.asarray(self.lens, dtype=np.int64) + 1)
+                self._seps = np.concatenate((np.zeros(1, dtype=np.int64), ends))
+            else:
+                self._seps = np.flatnonzero(np.frombuffer(self.buf, dtype=np.uint8) == 0)
+        return self._seps
+
+    def rows_for_ends(self, ends: np.ndarray) -> np.ndarray:
+        """Row of each match end offset (the chunk holding the match's last byte)."""
+        chunks = np.searchsorted(self.seps, ends - 1) - 1
+        np.clip(chunks, 0, max(self.count - 1, 0), out=chunks)
+        if self.chunk_rows is not None:
+            return self.chunk_rows[chunks]
+        return chunks
+
+
+class Batch:
+    """A set of events of one log source being evaluated, with the columns built so far."""
+
+    __slots__ = ("_columns", "_keys", "_presence", "fields", "full", "n")
+
+    def __init__(self, fields: list[Mapping[str, Any]]) -> None:
+        self.fields = fields
+        self.n = len(fields)
+        self.full = (1 << self.n) - 1
+        self._columns: dict[str | None, Column | None] = {}
+        self._presence: dict[str, int] = {}
+        self._keys: set[str] | None = None
+
+    def has_field(self, name: str) -> bool:
+        """Whether any row has field ``name``."""
+        if self._keys is None:
+            self._keys = set().union(*self.fields)
+        return name in self._keys
+
+    def values(self, name: str) -> list[Any]:
+        """Raw values of field ``name`` per row (``None`` where absent)."""
+        col = self._columns.get(name)
+        if col is not None:
+            return col.values
+        if not self.has_field(name):
+            return [None] * self.n
+        try:
+            return list(map(dict.get, self.fields, repeat(name)))  # type: ignore[arg-type]
+        except TypeError:  # fields that are mappings but not dicts
+            return [fd.get(name) for fd in self.fields]
+
+    def column(self, name: str | None) -> Column | None:
+        """The scan column of field ``name`` (``None``: every value of each row, for keywords)."""
+        try:
+            return self._columns[name]
+        except KeyError:
+            pass
+        col: Column | None = None
+        if name is None:
+            col = Column.of_rows(self.fields)
+        elif self.has_field(name):
+            vals = self.values(name)
+            if vals.count(None) != self.n:
+                col = Column.of_values(vals)
+        if col is not None and col.count == 0:
+            col = None
+        self._columns[name] = col
+        return col
+
+    def presence(self, name: str) -> int:
+        """Bitmask of rows where field ``name`` is present and not null."""
+        m = self._presence.get(name)
+        if m is None:
+            m = mask_from_bools([v is not None for v in self.values(name)]) if self.has_field(name) else 0
+            self._presence[name] = m
+        return m
+
+
+# ---------------------------------------------------------------------------------------
+# compiled groups
+
+
+@dataclass(slots=True)
+class ScannerSpec:
+    """The Hyperscan database of one field in one group (serializable part)."""
+
+    field: str | None
+    patterns: list[bytes]
+    flags: list[int]
+    pattern_tests: list[tuple[int, ...]]  #: pattern id -> local tests it decides (or prefilters)
+    db: bytes = b""
+
+
+@dataclass(slots=True)
+class GroupSpec:
+    """Rules sharing one log source, compiled for column scanning (serializable part)."""
+
+    logsource: Logsource
+    exclude_services: frozenset[str]
+    variants: list[int]  #: global variant indexes, in evaluation order
+    tests: list[int]  #: local test -> global test index
+    scanners: list[ScannerSpec]
+    lazy: list[int]  #: local tests evaluated per row in Python
+    confirm: list[int]  #: local RE tests whose scan hits (literal factors) are confirmed with re
+    positive: list[tuple[int, ...]]  #: local test -> rule positions it can make true
+    always: tuple[int, ...]  #: rule positions evaluated whatever the hits
+    rule_lazy: list[tuple[int, ...]]  #: rule position -> lazy tests it reads
+    source: str  #: generated Python evaluating each rule over bitmasks
+    fallbacks: list[str] = field(default_factory=list)  #: notes on tests moved to Python
+
+
+def _is_scannable(test: Test) -> bool:
+    if test.kind == ir.STR:
+        return scan_pattern(test.arg[0]) is not None
+    return test.kind == ir.RE
+
+
+def build_group(
+    logsource: Logsource,
+    exclude: frozenset[str],
+    variant_ids: list[int],
+    variants: Sequence[RuleVariant],
+    tests: Sequence[Test],
+    regex_cache: dict[tuple[str, str], frozenset[str] | None],
+) -> GroupSpec:
+    """Compile the rules ``variant_ids`` (one log source) into a :class:`GroupSpec`."""
+    local: dict[int, int] = {}
+    for vid in variant_ids:
+        for t in ir.iter_tests(variants[vid].expr):
+            if t not in local:
+                local[t] = len(local)
+    global_tests = list(local)
+    by_field: dict[str | None, list[tuple[bytes, int, int]]] = {}
+    lazy: list[int] = []
+    confirm: list[int] = []
+    fallbacks: list[str] = []
+    for g, li in local.items():
+        test = tests[g]
+        if test.kind == ir.STR:
+            parts, cased = test.arg
+            pattern = scan_pattern(parts)
+            if pattern is None:
+                lazy.append(li)
+                continue
+            by_field.setdefault(test.field, []).append((pattern, 0 if cased else _CASELESS, li))
+        elif test.kind == ir.RE:
+            key = test.arg
+            if key not in regex_cache:
+                regex_cache[key] = regex_factors(*key)
+            factors = regex_cache[key]
+            if factors is None:
+                lazy.append(li)
+                fallbacks.append(f"regex evaluated per row (no literal to prefilter on): {test.describe()}")
+                continue
+            for literal in sorted(factors):
+                by_field.setdefault(test.field, []).append((_escape_bytes(encode_text(literal)), _CASELESS, li))
+            confirm.append(li)
+        else:
+            lazy.append(li)
+    scanners: list[ScannerSpec] = []
+    for name, entries in by_field.items():
+        patterns: dict[tuple[bytes, int], list[int]] = {}
+        for pattern, flags, li in entries:
+            patterns.setdefault((pattern, flags), []).append(li)
+        keys = list(patterns)
+        spec = ScannerSpec(
+            name, [k[0] for k in keys], [k[1] for k in keys], [tuple(patterns[k]) for k in keys]
+        )
+        db = hyperscan.Database()
+        try:
+            db.compile(
+                expressions=spec.patterns, ids=list(range(len(keys))), elements=len(keys), flags=spec.flags
+            )
+        except hyperscan.error as exc:  # pragma: no cover - patterns are validated above
+            fallbacks.append(f"field {name!r} evaluated per row: {exc}")
+            for li_list in spec.pattern_tests:
+                for li in li_list:
+                    if li in confirm:
+                        confirm.remove(li)
+                    lazy.append(li)
+            continue
+        spec.db = hyperscan.dumpb(db)
+        scanners.append(spec)
+
+    eager_global = {g for g, li in local.items() if li not in set(lazy)}
+    positive: list[list[int]] = [[] for _ in local]
+    always: list[int] = []
+    rule_lazy: list[tuple[int, ...]] = []
+    lazy_set = set(lazy)
+    lines = ["def _make(_all, _any):", "    return ("]
+    for pos, vid in enumerate(variant_ids):
+        v = variants[vid]
+        for g in ir.positive_tests(v.expr):
+            if g in eager_global:
+                positive[local[g]].append(pos)
+        if ir.can_be_true_without(v.expr, eager_global):
+            always.append(pos)
+        rule_lazy.append(tuple(sorted({local[g] for g in ir.iter_tests(v.expr) if local[g] in lazy_set})))
+        lines.append(f"        lambda h, F: {ir.expr_source(v.expr, local)},")
+    lines.append("    )")
+    return GroupSpec(
+        logsource=logsource,
+        exclude_services=exclude,
+        variants=list(variant_ids),
+        tests=global_tests,
+        scanners=scanners,
+        lazy=lazy,
+        confirm=confirm,
+        positive=[tuple(p) for p in positive],
+        always=tuple(always),
+        rule_lazy=rule_lazy,
+        source="\n".join(lines) + "\n",
+        fallbacks=fallbacks,
+    )
+
+
+class _Scanner:
+    """Runtime form of a :class:`ScannerSpec` (the loaded database)."""
+
+    __slots__ = ("db", "field", "pattern_tests")
+
+    def __init__(self, spec: ScannerSpec) -> None:
+        self.field = spec.field
+        self.pattern_tests = spec.pattern_tests
+        self.db = hyperscan.loadb(spec.db, hyperscan.HS_MODE_BLOCK)
+        self.db.scratch = hyperscan.Scratch(self.db)
+
+
+class Group:
+    """A compiled rule group ready to evaluate batches."""
+
+    def __init__(self, spec: GroupSpec, tests: Sequence[Test], code: Any | None = None) -> None:
+        self.spec = spec
+        self.logsource = spec.logsource
+        self.exclude_services = spec.exclude_services
+        self.variants = spec.variants
+        self._tests = [tests[g] for g in spec.tests]
+        self._scanners = [_Scanner(s) for s in spec.scanners]
+        namespace: dict[str, Any] = {}
+        exec(code if code is not None else compile_group_source(spec), namespace)  # noqa: S102
+        self._fns: tuple[Callable[[list[int], int], int], ...] = namespace["_make"](_all, _any)
+        self._confirm = set(spec.confirm)
+        self._regex: dict[int, re.Pattern[str]] = {
+            li: compile_regex(*self._tests[li].arg) for li in spec.confirm
+        }
+        self._lazy_eval: dict[int, Callable[[Batch], int]] = {
+            li: self._lazy_evaluator(self._tests[li]) for li in spec.lazy
+        }
+
+    # -- lazy (per row) tests -------------------------------------------------------------
+
+    def _lazy_evaluator(self, test: Test) -> Callable[[Batch], int]:
+        kind = test.kind
+        name = test.field
+        if kind == ir.NULL:
+            return lambda b: b.full ^ b.presence(name)  # type: ignore[arg-type]
+        if kind == ir.EXISTS:
+            if test.arg:
+                return lambda b: b.presence(name)  # type: ignore[arg-type]
+            return lambda b: b.full ^ b.presence(name)  # type: ignore[arg-type]
+        if kind == ir.FIELDREF or name is None:
+            pred = ir.row_predicate(test)
+            return lambda b: mask_from_bools([pred(fd) for fd in b.fields])
+        vpred = ir.value_predicate(test)
+
+        def per_value(b: Batch) -> int:
+            memo: dict[Any, bool] = {}
+            flags = []
+            for v in b.values(name):  # type: ignore[arg-type]
+                if v is None:
+                    flags.append(False)
+                    continue
+                try:
+                    hit = memo.get(v)
+                except TypeError:  # unhashable (list) values
+                    flags.append(vpred(v))
+                    continue
+                if hit is None:
+                    hit = memo[v] = vpred(v)
+                flags.append(hit)
+            return mask_from_bools(flags)
+
+        return per_value
+
+    # -- evaluation -------------------------------------------------------------------------
+
+    def evaluate(self, batch: Batch) -> list[tuple[int, int]]:
+        """``(variant index, row bitmask)`` of every rule of the group that fires on ``batch``."""
+        spec = self.spec
+        n = batch.n
+        h = [0] * len(spec.tests)
+        hit_tests: list[int] = []
+        for sc in self._scanners:
+            col = batch.column(sc.field)
+            if col is None:
+                continue
+            found: list[int] = []
+            add = found.append
+
+            def on_match(pid: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
+                add(pid)
+                add(to)
+
+            sc.db.scan(col.buf, match_event_handler=on_match, scratch=sc.db.scratch)
+            if not found:
+                continue
+            pairs = np.fromiter(found, dtype=np.int64, count=len(found)).reshape(-1, 2)
+            rows = col.rows_for_ends(pairs[:, 1])
+            keys = np.unique(pairs[:, 0] * n + rows)
+            pids = keys // n
+            rws = keys - pids * n
+            bounds = np.flatnonzero(np.diff(pids)) + 1
+            starts = np.concatenate(([0], bounds))
+            ends = np.concatenate((bounds, [len(keys)]))
+            pid_list = pids[starts].tolist()
+            pending: dict[int, int] = {}
+            for pid, s, e in zip(pid_list, starts.tolist(), ends.tolist(), strict=True):
+                mask = mask_from_rows(rws[s:e], n)
+                for li in sc.pattern_tests[pid]:
+                    if li in self._confirm:
+                        pending[li] = pending.get(li, 0) | mask
+                        continue
+                    if not h[li]:
+                        hit_tests.append(li)
+                    h[li] |= mask
+            for li, mask in pending.items():
+                confirmed = self._confirm_regex(li, mask, col.values)
+                if confirmed:
+                    if not h[li]:
+                        hit_tests.append(li)
+                    h[li] |= confirmed
+        candidates: set[int] = set(spec.always)
+        positive = spec.positive
+        for li in hit_tests:
+            candidates.update(positive[li])
+        if not candidates:
+            return []
+        full = batch.full
+        fired: list[tuple[int, int]] = []
+        done_lazy: set[int] = set()
+        rule_lazy = spec.rule_lazy
+        fns = self._fns
+        for pos in sorted(candidates):
+            for li in rule_lazy[pos]:
+                if li not in done_lazy:
+                    h[li] = self._lazy_eval[li](batch)
+                    done_lazy.add(li)
+            m = fns[pos](h, full)
+            if m:
+                fired.append((spec.variants[pos], m))
+        return fired
+
+    def _confirm_regex(self, li: int, mask: int, values: list[Any]) -> int:
+        rx = self._regex[li]
+        keep = 0
+        memo: dict[str, bool] = {}
+        for r in rows_of(mask):
+            for t in value_texts(values[r]):
+                hit = memo.get(t)
+                if hit is None:
+                    hit = memo[t] = rx.search(t) is not None
+                if hit:
+                    keep |= 1 << r
+                    break
+        return keep
+
+
+def compile_group_source(spec: GroupSpec) -> Any:
+    """Byte-compile the generated evaluation source of a group (cached by the ruleset)."""
+    return compile(spec.source, f"<sigma group {spec.logsource}>", "exec")

@@ -1,0 +1,1 @@
+"""Parser module suricata (being written)."""

@@ -1,0 +1,1 @@
+"""Parser module syslog (being written)."""

@@ -1,0 +1,1 @@
+"""Parser module zeek (being written)."""

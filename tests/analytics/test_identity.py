@@ -1,0 +1,198 @@
+"""Identity analytics on hand-built logon stories with known outcomes."""
+
+from __future__ import annotations
+
+from openmdr.detect.analytics import AnalyticsEngine, AnalyticsSettings
+from openmdr.models import Alert, Event, TenantInfo
+
+from .builders import file_access, group_added, logon
+
+DAY = 86_400.0
+BERLIN = TenantInfo(
+    name="acme", timezone="Europe/Berlin", working_hours=(8, 18), working_days=(0, 1, 2, 3, 4)
+)
+
+
+def run(
+    events: list[Event], settings: AnalyticsSettings | None = None, tenant: TenantInfo = BERLIN
+) -> list[Alert]:
+    return AnalyticsEngine(settings, tenants=[tenant]).analyze(events)
+
+
+def by_source(alerts: list[Alert], name: str) -> list[Alert]:
+    return [a for a in alerts if a.source == f"analytics:{name}"]
+
+
+def test_brute_force_then_success_from_one_source() -> None:
+    attacker = "45.13.113.5"
+    events = [logon(10 * i, "alice", src=attacker, failed=True) for i in range(25)]
+    events.append(logon(260, "alice", src=attacker))
+    alerts = run(events)
+    brute = by_source(alerts, "brute_force_source")
+    assert len(brute) == 1  # one alert per burst, not one per failure
+    assert brute[0].entities["src_ip"] == attacker
+    assert brute[0].details["failures"] == 20 and brute[0].details["threshold"] == 20
+    assert brute[0].attack == ["T1110.001"]
+    assert len(brute[0].evidence) == 20
+    user = by_source(alerts, "brute_force_user")
+    assert len(user) == 1 and user[0].entities["user"] == "alice" and user[0].details["failures"] == 15
+    success = by_source(alerts, "logon_after_failures")
+    assert len(success) == 1
+    assert success[0].severity == "high"
+    assert success[0].details["failures"] == 25
+    assert events[-1].event_id in success[0].evidence
+    assert "after 25 failures" in (success[0].explanation or "")
+
+
+def test_password_spray_is_told_apart_from_brute_force() -> None:
+    sprayer = "91.198.100.7"
+    events = [logon(5 * i, f"user{i:02d}", src=sprayer, failed=True, product="linux") for i in range(12)]
+    alerts = run(events)
+    spray = by_source(alerts, "password_spray")
+    assert len(spray) == 1
+    assert spray[0].details["distinct_users"] == 10  # fires as soon as the threshold is met
+    assert spray[0].details["attempts_per_user"] == 1.0
+    assert spray[0].attack == ["T1110.003"]
+    assert not by_source(alerts, "brute_force_source")
+
+
+def test_few_failures_then_success_is_quiet() -> None:
+    events = [logon(0, "bob", failed=True), logon(5, "bob", failed=True), logon(10, "bob")]
+    assert run(events) == []
+
+
+def test_impossible_travel() -> None:
+    events = [
+        logon(0, "alice", src="85.214.1.1", country="DE", lat=52.52, lon=13.405),
+        logon(1800, "alice", src="10.0.0.9"),  # internal, unlocated: ignored for travel
+        logon(3600, "alice", src="8.8.4.4", country="US", lat=40.7128, lon=-74.006),
+        logon(3600 + 10 * 3600, "alice", src="8.8.4.4", country="US", lat=40.7128, lon=-74.006),
+    ]
+    travel = by_source(run(events), "impossible_travel")
+    assert len(travel) == 1
+    d = travel[0].details
+    # Berlin - New York is about 6,385 km, covered in one hour
+    assert 6350 < d["distance_km"] < 6420
+    assert d["elapsed_s"] == 3600
+    assert d["speed_kmh"] == d["distance_km"]
+    assert travel[0].evidence == [events[0].event_id, events[2].event_id]
+    assert "km/h > 900 km/h" in (travel[0].explanation or "")
+
+
+def test_plausible_travel_is_quiet() -> None:
+    events = [
+        logon(0, "carol", src="85.214.1.1", country="DE", lat=52.52, lon=13.405),
+        # Berlin -> Paris (~880 km) in 3 hours: 293 km/h
+        logon(3 * 3600, "carol", src="51.15.1.1", country="FR", lat=48.8566, lon=2.3522),
+    ]
+    assert not by_source(run(events), "impossible_travel")
+
+
+def test_new_country_after_warm_up() -> None:
+    # alice logs on from Germany on 4 working days, then from Brazil
+    events = [logon(DAY * d + 9 * 3600, "alice", src="85.214.1.1", country="DE") for d in range(4)]
+    events.append(logon(DAY * 4 + 10 * 3600, "alice", src="177.1.1.1", country="BR"))
+    alerts = by_source(run(events), "new_country_logon")
+    assert len(alerts) == 1
+    assert alerts[0].details["country"] == "BR" and alerts[0].details["new_for_tenant"]
+    assert alerts[0].severity == "high"
+    assert "DE" in (alerts[0].explanation or "")
+
+
+def test_new_country_not_before_tenant_warm_up() -> None:
+    events = [
+        logon(9 * 3600, "alice", src="85.214.1.1", country="DE"),
+        logon(10 * 3600, "alice", src="177.1.1.1", country="BR"),
+    ]
+    assert not by_source(run(events), "new_country_logon")
+
+
+def test_offhours_logon_judged_against_tenant_time_and_user_profile() -> None:
+    events: list[Event] = []
+    # 30 days: alice at 09:00 Berlin (08:00 UTC in January), bob late at 22:00 Berlin (21:00 UTC)
+    for d in range(30):
+        events.append(logon(DAY * d + 8 * 3600, "alice"))
+        events.append(logon(DAY * d + 21 * 3600, "bob"))
+    # day 33 = Saturday 2024-02-03: alice at 03:00 Berlin, bob at his usual 22:00
+    events.append(logon(DAY * 33 + 2 * 3600, "alice"))
+    events.append(logon(DAY * 33 + 21 * 3600, "bob"))
+    # a network logon (type 3) at night is machine noise, not judged
+    events.append(logon(DAY * 33 + 3 * 3600, "alice", logon_type="3"))
+    alerts = by_source(run(events), "offhours_logon")
+    late = {a.entities["user"]: a for a in alerts}
+    assert "alice" in late
+    a = late["alice"]
+    assert a.details["local_hour"] == 3 and a.details["weekday"] == 5
+    assert a.details["user_hour_share"] == 0.0
+    assert a.severity == "medium"
+    # bob works late every day: 22:00 is usual for him even though it is outside working hours
+    assert [x for x in alerts if x.entities["user"] == "bob" and x.details["weekday"] == 5] == []
+    # when the tenant warm-up ended bob already had two evenings on record: never unusual
+    assert [x for x in alerts if x.entities["user"] == "bob"] == []
+    assert len(alerts) == 1
+
+
+def test_first_logon_of_unknown_user_at_night_is_low() -> None:
+    events = [logon(DAY * d + 8 * 3600, "alice") for d in range(3)]
+    events.append(logon(DAY * 5 + 2 * 3600, "contractor", src="45.13.113.77", country="RO"))  # Saturday 03:00
+    alerts = by_source(run(events), "offhours_logon")
+    assert len(alerts) == 1
+    assert alerts[0].entities["user"] == "contractor" and alerts[0].severity == "low"
+    assert "not established" in (alerts[0].explanation or "")
+
+
+def test_first_seen_host_for_established_user() -> None:
+    events = [logon(DAY * (d // 8) + 3600 * (8 + d % 8), "alice", host="ws01") for d in range(32)]
+    events.append(logon(DAY * 4 + 10 * 3600, "alice", host="srv-finance"))
+    alerts = by_source(run(events), "first_seen_host")
+    assert [a.details["host"] for a in alerts] == ["srv-finance"]
+    assert alerts[0].severity == "low"
+
+
+def test_privileged_group_change() -> None:
+    events = [
+        group_added(0, "Domain Admins", "CN=eve,OU=Users,DC=acme,DC=local"),
+        group_added(10, "Print Spoolers", "CN=bob,OU=Users,DC=acme,DC=local"),
+    ]
+    alerts = by_source(run(events), "privileged_group_change")
+    assert len(alerts) == 1
+    assert alerts[0].details["group"] == "Domain Admins"
+    assert alerts[0].attack == ["T1098"] and alerts[0].severity == "high"
+
+
+def test_bulk_file_access_against_user_baseline() -> None:
+    events: list[Event] = []
+    for hour in range(10):  # ten normal hours of 40-60 accesses
+        n = 40 + (hour % 3) * 10
+        events.extend(file_access(hour * 3600 + i * 30, "dave") for i in range(n))
+    events.extend(file_access(12 * 3600 + i * 2, "dave") for i in range(900))  # staging
+    alerts = by_source(run(events), "bulk_file_access")
+    assert len(alerts) == 1
+    d = alerts[0].details
+    assert d["count"] == d["threshold"] == 500  # max(500 minimum, mean + 4 sd) when the baseline is small
+    assert d["baseline_windows"] == 10
+    assert alerts[0].attack == ["T1039"]
+
+
+def test_bulk_file_access_cold_threshold() -> None:
+    events = [file_access(i, "erin") for i in range(1500)]
+    assert not by_source(run(events), "bulk_file_access")
+    events = [file_access(i, "erin") for i in range(2100)]
+    alerts = by_source(run(events), "bulk_file_access")
+    assert len(alerts) == 1 and alerts[0].details["threshold"] == 2000
+
+
+def test_machine_and_service_accounts_are_not_profiled() -> None:
+    events = [logon(DAY * 3 + i, "ws01$", src="10.0.0.9") for i in range(5)]
+    events += [logon(DAY * 3 + 10 + i, "SYSTEM", src="10.0.0.9") for i in range(5)]
+    engine = AnalyticsEngine(tenants=[BERLIN])
+    assert engine.analyze(events) == []
+    assert engine.state_size().get("identity.user", 0) == 0
+
+
+def test_thresholds_come_from_tenant_overrides() -> None:
+    events = [logon(10 * i, "alice", src="45.13.113.5", failed=True) for i in range(8)]
+    assert not by_source(run(events), "brute_force_source")
+    settings = AnalyticsSettings(tenants={"acme": {"identity": {"brute_source_failures": 5}}})
+    alerts = by_source(run(events, settings), "brute_force_source")
+    assert len(alerts) == 1 and alerts[0].details["threshold"] == 5
