@@ -7,7 +7,23 @@ default); a distributed broker implements the same :class:`Bus` protocol, carryi
 messages as bytes through a :class:`Codec`, so stages do not change when it is swapped.
 """
 
-from openmdr.bus.base import TOPIC_ALERTS, TOPIC_EVENTS, Bus, Codec, Handler, Subscription
+from openmdr.bus.base import (
+    TOPIC_ACTIONS,
+    TOPIC_ALERTS,
+    TOPIC_CASES,
+    TOPIC_EVENTS,
+    TOPIC_INDICATORS,
+    Bus,
+    Codec,
+    Handler,
+    Subscription,
+)
 from openmdr.bus.inprocess import InProcessBus
 
-__all__ = ["TOPIC_ALERTS", "TOPIC_EVENTS", "Bus", "Codec", "Handler", "InProcessBus", "Subscription"]
+__all__ = [
+    "TOPIC_ACTIONS",
+    "TOPIC_ALERTS",
+    "TOPIC_CASES",
+    "TOPIC_EVENTS",
+    "TOPIC_INDICATORS",
+    "Bus", "Codec", "Handler", "InProcessBus", "Subscription"]

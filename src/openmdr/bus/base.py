@@ -11,6 +11,12 @@ import pyarrow as pa
 TOPIC_EVENTS = "events"
 #: Alerts from any detection source.
 TOPIC_ALERTS = "alerts"
+#: Cases opened or changed by correlation (a JSON dict: tenant, case_id, change).
+TOPIC_CASES = "cases"
+#: Response actions decided or executed (a JSON dict: tenant, action_id, state).
+TOPIC_ACTIONS = "actions"
+#: Indicators added to the shared store (a JSON dict: indicator ids, scope).
+TOPIC_INDICATORS = "indicators"
 
 Handler = Callable[[Any], None]
 

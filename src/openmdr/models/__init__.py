@@ -14,10 +14,14 @@ __all__ = [
     "make_event_id",
 ]
 
-from openmdr.models.tenant import ASSET_CLASSES, CRITICALITY_LEVELS, AssetInfo, TenantInfo  # noqa: E402
+from openmdr.models.tenant import ASSET_CLASSES, CRITICALITY_LEVELS, AssetInfo, TenantInfo
 
 __all__ += ["ASSET_CLASSES", "CRITICALITY_LEVELS", "AssetInfo", "TenantInfo"]
 
 from openmdr.models.alert import ENTITY_KEYS, SEVERITIES, Alert, severity_rank  # noqa: E402
 
 __all__ += ["ENTITY_KEYS", "SEVERITIES", "Alert", "severity_rank"]
+
+from openmdr.models.case import CASE_STATUSES, RESOLUTIONS, Case, CaseNote, Observable, SlaClock  # noqa: E402
+
+__all__ += ["CASE_STATUSES", "RESOLUTIONS", "Case", "CaseNote", "Observable", "SlaClock"]

@@ -195,3 +195,17 @@ audit_head = Table(
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
 )
+
+#: Modules that add their area's tables to :data:`metadata` (alerts, cases, response, ...).
+#: Each has its own Alembic branch off ``0001_initial``; ``StateStore.migrate()`` upgrades
+#: every head.  Import :func:`load_all_tables` before comparing the schema as a whole.
+AREA_MODULES: tuple[str, ...] = ()
+
+
+def load_all_tables() -> MetaData:
+    """Import every area's table module so :data:`metadata` describes the whole schema."""
+    import importlib
+
+    for name in AREA_MODULES:
+        importlib.import_module(name)
+    return metadata

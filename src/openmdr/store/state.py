@@ -150,7 +150,7 @@ class StateStore:
                 yield conn
         except (OperationalError, ProgrammingError) as exc:
             text = str(exc.orig) if exc.orig is not None else str(exc)
-            if "no such table" in text or "does not exist" in text and "relation" in text:
+            if "no such table" in text or ("does not exist" in text and "relation" in text):
                 raise NotMigratedError(
                     f"the state store at {self.engine.url.render_as_string(hide_password=True)} has no schema yet: "
                     "run StateStore.migrate()"
