@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from openmdr.bus import Bus, InProcessBus
 from openmdr.config import Settings, load_settings
@@ -16,6 +17,12 @@ from openmdr.enrich import GeoLocator
 from openmdr.pipeline import IngestPipeline
 from openmdr.store.lake import EventLake
 from openmdr.store.state import StateStore
+
+if TYPE_CHECKING:
+    from openmdr.correlate import CaseService
+    from openmdr.detect.analytics.service import AnalyticsService
+    from openmdr.respond.service import ResponseService
+    from openmdr.store.identity import IdentityStore
 
 
 class Platform:
@@ -53,6 +60,35 @@ class Platform:
     def geo(self) -> GeoLocator | None:
         """Offline geolocation (configured database, else the packaged open one)."""
         return GeoLocator.open_default(self.settings.geoip_database)
+
+    @cached_property
+    def identity(self) -> IdentityStore:
+        """Users, role assignments, API tokens and console sessions (over the state store)."""
+        from openmdr.store.identity import IdentityStore
+
+        return IdentityStore(self.state)
+
+    @cached_property
+    def analytics(self) -> AnalyticsService:
+        """Behaviour analytics with per-tenant baselines in the state store (``[analytics]`` in the TOML)."""
+        from openmdr.detect.analytics.service import AnalyticsService
+        from openmdr.detect.analytics.settings import load_analytics_settings
+
+        return AnalyticsService(self.state, load_analytics_settings())
+
+    @cached_property
+    def cases(self) -> CaseService:
+        """Alert triage, correlation into cases, the case lifecycle and timelines (over the state store)."""
+        from openmdr.correlate import CaseService
+
+        return CaseService(self.state, lake=self.lake)
+
+    @cached_property
+    def response(self) -> ResponseService:
+        """Response under delegated authority: playbooks, authority policy, approvals, connectors."""
+        from openmdr.respond.wiring import build_response_service
+
+        return build_response_service(self)
 
     @cached_property
     def pipeline(self) -> IngestPipeline:

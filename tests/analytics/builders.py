@@ -88,9 +88,7 @@ def conn(
     )
 
 
-def dns(
-    t: float, src: str, query: str, qtype: str = "A", resolver: str = "10.0.0.2", tenant: str = "acme"
-) -> Event:
+def dns(t: float, src: str, query: str, qtype: str = "A", resolver: str = "10.0.0.2", tenant: str = "acme") -> Event:
     """One Zeek dns record at ``DAY0 + t`` seconds."""
     return Event(
         time=at(t),

@@ -100,9 +100,7 @@ def _load_locally(path: Path, tenant: str) -> LoadResult:
             record = orjson.loads(line)
             event = _suricata(record) if "event_type" in record else _zeek(_zeek_json_fields(record), "conn")
         else:
-            event = _zeek(
-                _zeek_tsv_fields(header, line.decode("utf-8", "replace")), header.get("path", "conn")
-            )
+            event = _zeek(_zeek_tsv_fields(header, line.decode("utf-8", "replace")), header.get("path", "conn"))
         event.tenant = tenant
         event.event_id = make_event_id(tenant, event.source_format, None, line)
         if "label" in event.fields:

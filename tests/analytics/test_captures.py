@@ -65,9 +65,7 @@ def test_suricata_eve_vertical_scan() -> None:
     found = scanners(alerts)
     assert set(found) == {"193.46.255.92"}
     assert found["193.46.255.92"] == {"vertical"}
-    assert all(
-        a.entities["dst_ip"] == "192.168.1.129" for a in alerts if a.source == "analytics:scan_vertical"
-    )
+    assert all(a.entities["dst_ip"] == "192.168.1.129" for a in alerts if a.source == "analytics:scan_vertical")
 
 
 @pytest.mark.parametrize(

@@ -33,16 +33,10 @@ def mixed_story() -> list[Event]:
     events += [conn(5000 + 2 * p, "10.0.0.66", "10.0.0.5", p, state="REJ") for p in range(1, 40)]
     events += [conn(9000 + 10 * i, "10.0.0.66", f"10.0.5.{i}", 445) for i in range(1, 13)]
     events += [conn(h * HOUR + 60, "10.0.0.20", "45.13.113.50", 443, bytes_out=10 * mb) for h in range(10)]
-    events += [
-        conn(DAY + 3 * HOUR + i, "10.0.0.20", "91.198.100.99", 443, bytes_out=300 * mb) for i in range(4)
-    ]
+    events += [conn(DAY + 3 * HOUR + i, "10.0.0.20", "91.198.100.99", 443, bytes_out=300 * mb) for i in range(4)]
     events += [conn(700 * p, "45.13.113.9", "10.0.0.5", 1000 + p, state="REJ") for p in range(130)]
-    events += [
-        dns(20_000 + i, "10.0.0.9", f"q{i:04d}x{i * 7919 % 10007:05d}zz.evil-c2.com") for i in range(10)
-    ]
-    brute = [
-        logon(DAY + 100 + 5 * i, "root", src="45.13.113.77", failed=True, tenant="globex") for i in range(30)
-    ]
+    events += [dns(20_000 + i, "10.0.0.9", f"q{i:04d}x{i * 7919 % 10007:05d}zz.evil-c2.com") for i in range(10)]
+    brute = [logon(DAY + 100 + 5 * i, "root", src="45.13.113.77", failed=True, tenant="globex") for i in range(30)]
     brute.append(logon(DAY + 400, "root", src="45.13.113.77", tenant="globex"))
     travel = [
         logon(DAY + 1000, "kim", src="85.214.1.1", country="DE", lat=52.52, lon=13.4, tenant="globex"),
@@ -107,9 +101,7 @@ def test_late_records_are_counted_and_still_analysed() -> None:
 def test_baselines_snapshot_and_restore() -> None:
     mb = 1024 * 1024
     history = [conn(h * HOUR + 60, "10.0.0.20", "45.13.113.50", 443, bytes_out=10 * mb) for h in range(8)]
-    history += [
-        logon(h * HOUR, "alice", src="85.214.1.1", country="DE", lat=52.5, lon=13.4) for h in range(3)
-    ]
+    history += [logon(h * HOUR, "alice", src="85.214.1.1", country="DE", lat=52.5, lon=13.4) for h in range(3)]
     spike = [conn(9 * HOUR + i, "10.0.0.20", "91.198.100.99", 443, bytes_out=100 * mb) for i in range(6)]
     first = AnalyticsEngine(tenants=TENANTS)
     first.analyze(history)

@@ -8,14 +8,10 @@ from openmdr.models import Alert, Event, TenantInfo
 from .builders import file_access, group_added, logon
 
 DAY = 86_400.0
-BERLIN = TenantInfo(
-    name="acme", timezone="Europe/Berlin", working_hours=(8, 18), working_days=(0, 1, 2, 3, 4)
-)
+BERLIN = TenantInfo(name="acme", timezone="Europe/Berlin", working_hours=(8, 18), working_days=(0, 1, 2, 3, 4))
 
 
-def run(
-    events: list[Event], settings: AnalyticsSettings | None = None, tenant: TenantInfo = BERLIN
-) -> list[Alert]:
+def run(events: list[Event], settings: AnalyticsSettings | None = None, tenant: TenantInfo = BERLIN) -> list[Alert]:
     return AnalyticsEngine(settings, tenants=[tenant]).analyze(events)
 
 
@@ -196,3 +192,99 @@ def test_thresholds_come_from_tenant_overrides() -> None:
     settings = AnalyticsSettings(tenants={"acme": {"identity": {"brute_source_failures": 5}}})
     alerts = by_source(run(events, settings), "brute_force_source")
     assert len(alerts) == 1 and alerts[0].details["threshold"] == 5
+
+
+def _auth(t: float, **kw: object) -> Event:
+    """An authentication-related event shaped like the Windows, syslog or CloudTrail parser output."""
+    from .builders import _eid, at
+
+    values: dict[str, object] = {"time": at(t), "source_format": "winevent_json", "fields": {}, "tenant": "acme"}
+    values.update(kw)
+    values["event_id"] = _eid("auth")
+    return Event(**values)  # type: ignore[arg-type]
+
+
+def test_kerberos_and_ntlm_failures_feed_brute_force() -> None:
+    # 4771 pre-authentication failures from one workstation, as the parser gives them
+    kerberos = [
+        _auth(5 * i, product="windows", event_code="4771", action="kerberos_preauth_failed", outcome="failure",
+              user=f"svc{i % 2}", src_ip="10.0.0.99", src_internal=True, fields={"Status": "0x18"})
+        for i in range(20)
+    ]  # fmt: skip
+    alerts = run(kerberos)
+    brute = by_source(alerts, "brute_force_source")
+    assert len(brute) == 1 and brute[0].details["failures"] == 20
+    # NTLM 4776 without an outcome: the Status field alone says it failed (0xc000006a = bad password)
+    ntlm = [
+        _auth(5 * i, product="windows", event_code="4776", action="ntlm_authentication", user="carol",
+              fields={"Status": "0xc000006a", "Workstation": "WS7"})
+        for i in range(15)
+    ]  # fmt: skip
+    ntlm.append(_auth(100, product="windows", event_code="4776", action="ntlm_authentication", user="carol",
+                      fields={"Status": "0x0"}))  # fmt: skip
+    alerts = run(ntlm)
+    assert by_source(alerts, "brute_force_user")[0].details["failures"] == 15
+    assert by_source(alerts, "logon_after_failures")[0].details["failures"] == 15
+
+
+def test_sudo_password_guessing_then_success() -> None:
+    fails = [
+        _auth(10 * i, source_format="syslog", product="linux", service="sudo", action="sudo_failed",
+              outcome="failure", user="bob", host="web01")
+        for i in range(15)
+    ]  # fmt: skip
+    ok = _auth(200, source_format="syslog", product="linux", service="sudo", action="sudo_command",
+               outcome="success", user="bob", host="web01")  # fmt: skip
+    alerts = run([*fails, ok])
+    assert by_source(alerts, "brute_force_user")[0].entities["user"] == "bob"
+    success = by_source(alerts, "logon_after_failures")
+    assert len(success) == 1 and ok.event_id in success[0].evidence
+
+
+def test_linux_group_change_from_usermod_and_gpasswd() -> None:
+    events = [
+        _auth(0, source_format="syslog", product="linux", service="usermod", host="web01",
+              message="add 'mallory' to group 'sudo'"),
+        _auth(1, source_format="syslog", product="linux", service="usermod", host="web01",
+              message="add 'mallory' to shadow group 'sudo'"),
+        _auth(2, source_format="syslog", product="linux", service="gpasswd", host="db01",
+              message="user trent added by root to group wheel"),
+        _auth(3, source_format="syslog", product="linux", service="usermod", host="web01",
+              message="add 'bob' to group 'docker-users'"),
+    ]  # fmt: skip
+    alerts = by_source(run(events), "privileged_group_change")
+    assert [(a.details["group"], a.details["member"]) for a in alerts] == [
+        ("sudo", "mallory"),
+        ("sudo", "mallory"),
+        ("wheel", "trent"),
+    ]
+
+
+def test_windows_group_member_in_distinguished_name_form() -> None:
+    alerts = by_source(
+        run([group_added(0, "Domain Admins", "CN=eve,OU=Users,DC=acme,DC=local")]), "privileged_group_change"
+    )
+    assert alerts[0].details["member"] == "eve" and alerts[0].entities["user"] == "eve"
+
+
+def test_first_seen_source_compares_external_networks_not_addresses() -> None:
+    # alice works from home (85.214.1.x, her provider re-assigns the last octet) for a week
+    events = [
+        logon(DAY * (k // 6) + 3600 * (8 + k % 6), "alice", src=f"85.214.1.{k % 5 + 1}", host="vpn-gw")
+        for k in range(30)
+    ]
+    events.append(logon(DAY * 5 + 9 * 3600, "alice", src="85.214.1.77", host="vpn-gw"))  # same /24
+    events.append(logon(DAY * 5 + 10 * 3600, "alice", src="91.198.100.5", host="vpn-gw"))  # new network
+    alerts = by_source(run(events), "first_seen_source")
+    assert [(a.details["source"], a.details["source_key"]) for a in alerts] == [("91.198.100.5", "91.198.100.0/24")]
+
+
+def test_cloud_console_login_is_a_logon_but_other_api_calls_are_not() -> None:
+    def cloud(t: float, name: str, outcome: str = "success") -> Event:
+        return _auth(t, source_format="cloudtrail", product="aws", service="cloudtrail", event_code=name,
+                     action=name, outcome=outcome, user="ops", src_ip="45.13.113.5", src_internal=False)  # fmt: skip
+
+    probes = [cloud(10 * i, "GetLoginProfile", "failure") for i in range(20)]
+    assert run(probes) == []  # API errors are not failed logons
+    logins = [cloud(10 * i, "ConsoleLogin", "failure") for i in range(20)]
+    assert by_source(run(logins), "brute_force_source")[0].details["failures"] == 20

@@ -32,8 +32,7 @@ def of(alerts: list[Alert], name: str) -> list[Alert]:
 def hand_built_beacon(src: str = "10.1.1.10", dst: str = C2) -> list[Event]:
     """The pair of tests/analytics/test_stats.py::test_beacon_score_of_a_hand_built_pair."""
     events = [
-        conn(50 + 100 * k + (10 if k % 2 else 0), src, dst, 443, bytes_out=300 if k < 12 else 320)
-        for k in range(24)
+        conn(50 + 100 * k + (10 if k % 2 else 0), src, dst, 443, bytes_out=300 if k < 12 else 320) for k in range(24)
     ]
     # another host's traffic spans the analysed period [0, 2400]
     events += [conn(0, "10.1.1.20", "93.184.216.34", 443), conn(2400, "10.1.1.20", "93.184.216.34", 443)]
@@ -70,8 +69,7 @@ def test_beacon_with_known_score() -> None:
 def test_irregular_traffic_is_not_a_beacon() -> None:
     rng = random.Random(5)
     events = [
-        conn(rng.uniform(0, DAY), "10.1.1.10", C2, 443, bytes_out=int(rng.lognormvariate(8, 1.5)))
-        for _ in range(300)
+        conn(rng.uniform(0, DAY), "10.1.1.10", C2, 443, bytes_out=int(rng.lognormvariate(8, 1.5))) for _ in range(300)
     ]
     assert of(run(events), "beacon") == []
 
@@ -92,9 +90,7 @@ def test_beacon_allow_list() -> None:
 
 
 def test_multicast_is_never_a_beacon() -> None:
-    events = [
-        conn(120 * k, "10.1.1.10", "239.255.255.250", 1900, proto="udp", bytes_out=200) for k in range(300)
-    ]
+    events = [conn(120 * k, "10.1.1.10", "239.255.255.250", 1900, proto="udp", bytes_out=200) for k in range(300)]
     assert of(run(events), "beacon") == []
 
 
@@ -138,9 +134,7 @@ def test_fast_vertical_scan_reported_once() -> None:
 
 def test_service_replies_are_not_a_scan() -> None:
     # a UPnP device answering discovery from port 1900 to many ephemeral client ports
-    events = [
-        conn(i, "10.0.0.7", "10.0.0.66", 40000 + i, sport=1900, proto="udp", state="S0") for i in range(100)
-    ]
+    events = [conn(i, "10.0.0.7", "10.0.0.66", 40000 + i, sport=1900, proto="udp", state="S0") for i in range(100)]
     assert [a for a in run(events) if a.source.startswith("analytics:scan")] == []
 
 
@@ -234,8 +228,7 @@ def _random_label(rng: random.Random, n: int) -> str:
 def test_dns_tunnel() -> None:
     rng = random.Random(1)
     tunnel = [
-        dns(i * 5, "10.0.0.9", f"{_random_label(rng, 40)}.{_random_label(rng, 20)}.t.evil-c2.com")
-        for i in range(300)
+        dns(i * 5, "10.0.0.9", f"{_random_label(rng, 40)}.{_random_label(rng, 20)}.t.evil-c2.com") for i in range(300)
     ]
     normal = [dns(i * 5, "10.0.0.9", f"img{i % 400:03d}.cdn.example.com") for i in range(300)]
     av = [dns(i * 5, "10.0.0.9", f"{_random_label(rng, 40)}.sophosxl.net") for i in range(300)]

@@ -85,28 +85,20 @@ def test_hyperloglog_estimates_within_error() -> None:
 
 
 def test_baseline_store_is_capped_and_persists() -> None:
-    store: BaselineStore[VolumeProfile] = BaselineStore(
-        "network.exfil", 3, VolumeProfile, VolumeProfile.from_state
-    )
+    store: BaselineStore[VolumeProfile] = BaselineStore("network.exfil", 3, VolumeProfile, VolumeProfile.from_state)
     for i in range(10):
         store.profile(f"10.0.0.{i}").stat.update(float(i))
     assert len(store) == 3  # bounded whatever the history
     rows = list(store.rows())
     assert [e for e, _ in rows] == ["10.0.0.7", "10.0.0.8", "10.0.0.9"]
-    fresh: BaselineStore[VolumeProfile] = BaselineStore(
-        "network.exfil", 3, VolumeProfile, VolumeProfile.from_state
-    )
+    fresh: BaselineStore[VolumeProfile] = BaselineStore("network.exfil", 3, VolumeProfile, VolumeProfile.from_state)
     assert fresh.restore_rows(rows) == 3
     assert fresh.get("10.0.0.9").stat.mean == 9.0  # type: ignore[union-attr]
     blob = store.snapshot()
-    other: BaselineStore[VolumeProfile] = BaselineStore(
-        "network.exfil", 3, VolumeProfile, VolumeProfile.from_state
-    )
+    other: BaselineStore[VolumeProfile] = BaselineStore("network.exfil", 3, VolumeProfile, VolumeProfile.from_state)
     other.restore(blob)
     assert other.get("10.0.0.8").stat.to_state() == store.get("10.0.0.8").stat.to_state()  # type: ignore[union-attr]
-    wrong: BaselineStore[VolumeProfile] = BaselineStore(
-        "identity.user", 3, VolumeProfile, VolumeProfile.from_state
-    )
+    wrong: BaselineStore[VolumeProfile] = BaselineStore("identity.user", 3, VolumeProfile, VolumeProfile.from_state)
     with pytest.raises(ValueError):
         wrong.restore(blob)
 

@@ -154,9 +154,7 @@ def test_beacon_score_of_a_hand_built_pair() -> None:
     # sizes 12 x 300 and 12 x 320.  pair 1 is background that defines nothing here.
     times = np.array([50 + 100 * k + (10 if k % 2 else 0) for k in range(24)], dtype=float)
     sizes = np.array([300.0] * 12 + [320.0] * 12)
-    out = stats.beacon_scores(
-        np.zeros(24, dtype=np.int64), times, sizes, 1, 0.0, 2400.0, stats.BeaconWeights()
-    )
+    out = stats.beacon_scores(np.zeros(24, dtype=np.int64), times, sizes, 1, 0.0, 2400.0, stats.BeaconWeights())
     # intervals: 12 x 110, 11 x 90 -> Q1 90, Q2 = Q3 = 110 -> skew 0 -> 1; MAD 0 -> 1
     assert out["ts_score"][0] == 1.0
     assert out["interval"][0] == 110
@@ -176,9 +174,7 @@ def test_beacon_score_of_random_traffic_is_low() -> None:
     rng = np.random.default_rng(11)
     times = np.sort(rng.uniform(0, 86400, 200))
     sizes = rng.lognormal(8, 1.5, 200)
-    out = stats.beacon_scores(
-        np.zeros(200, dtype=np.int64), times, sizes, 1, 0.0, 86400.0, stats.BeaconWeights()
-    )
+    out = stats.beacon_scores(np.zeros(200, dtype=np.int64), times, sizes, 1, 0.0, 86400.0, stats.BeaconWeights())
     assert out["ts_score"][0] < 0.6
     assert out["ds_score"][0] < 0.7
     assert out["score"][0] < 0.8

@@ -1,18 +1,54 @@
-"""The HTTP service: health, readiness and the per-tenant ingest endpoint (more routes join later)."""
+"""The HTTP service: REST API, HTTP ingest endpoint, health, readiness and Prometheus metrics.
+
+Routers stay thin (:mod:`openmdr.api.routers`); every operation is a call into the
+services of :mod:`openmdr.api.services`, which check the caller's permission on the
+tenant and go through tenant-scoped stores.  The OpenAPI document is served at
+``/openapi.json`` (interactive docs at ``/docs``).
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+from fastapi.responses import JSONResponse, Response
 
 from openmdr import __version__
+from openmdr.api.deps import Services, current_principal, install_error_handlers
 from openmdr.api.ingest import create_ingest_router
+from openmdr.api.metrics import PlatformMetrics
+from openmdr.api.rbac import Principal, require
+from openmdr.api.routers import auth, provider, tenants
 from openmdr.runtime import Platform
+from openmdr.store.identity import IdentityStore
 
 
-def create_app(platform: Platform) -> FastAPI:
-    """Build the FastAPI application over ``platform``'s stores and pipeline."""
-    app = FastAPI(title="OpenMDR", version=__version__, description="Multi-tenant Managed Detection and Response")
+def create_app(platform: Platform, *, identity: IdentityStore | None = None) -> FastAPI:
+    """Build the FastAPI application over ``platform``'s stores and pipeline.
+
+    ``identity`` replaces the platform's identity store (tests pass one with a
+    controllable clock and a cheap password hasher).
+    """
+    svc = Services.build(platform.state, identity or platform.identity, platform.lake)
+    metrics = PlatformMetrics(
+        platform.state,
+        pipeline_totals=lambda: platform.pipeline.totals,
+        open_cases=lambda: svc.extra["open_cases"]() if "open_cases" in svc.extra else {},
+    ).attach(platform.bus)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        metrics.close()
+
+    app = FastAPI(
+        title="OpenMDR", version=__version__, description="Multi-tenant Managed Detection and Response",
+        lifespan=lifespan,
+    )  # fmt: skip
+    app.state.services = svc
+    app.state.metrics = metrics
+    install_error_handlers(app)
 
     def resolve(token: str) -> str | None:
         info = platform.state.resolve_ingest_token(token)
@@ -22,13 +58,16 @@ def create_app(platform: Platform) -> FastAPI:
         create_ingest_router(platform.pipeline, resolve, platform.settings.api.max_batch_bytes),
         tags=["ingest"],
     )
+    app.include_router(auth.router)
+    app.include_router(tenants.router)
+    app.include_router(provider.router)
 
     @app.get("/healthz", tags=["service"])
     def health() -> dict[str, str]:
         """Liveness: the process answers."""
         return {"status": "ok", "version": __version__}
 
-    @app.get("/readyz", tags=["service"])
+    @app.get("/readyz", tags=["service"], responses={503: {"description": "not ready"}})
     def ready() -> JSONResponse:
         """Readiness: the state store answers and the lake directory is writable."""
         problems: list[str] = []
@@ -41,5 +80,16 @@ def create_app(platform: Platform) -> FastAPI:
             problems.append("event lake directory missing")
         status = 503 if problems else 200
         return JSONResponse({"ready": not problems, "problems": problems}, status_code=status)
+
+    @app.get(
+        "/metrics",
+        tags=["service"],
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+    )
+    def prometheus(principal: Principal = Depends(current_principal)) -> Response:
+        """Prometheus metrics per tenant (needs provider-wide metrics:read: they name every tenant)."""
+        require(principal, "metrics:read", None)
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     return app

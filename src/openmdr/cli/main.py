@@ -7,11 +7,14 @@ from pathlib import Path
 import typer
 
 from openmdr import __version__
+from openmdr.cli.audit import audit_app
+from openmdr.cli.cases import alerts_app, cases_app
 from openmdr.cli.common import UserError, err_console
 from openmdr.cli.data import deadletter_app, formats_command, ingest_command, lake_app, query_command
 from openmdr.cli.demo import demo_command, generate_command
 from openmdr.cli.serve import serve_command
 from openmdr.cli.tenants import assets_app, tenants_app, tokens_app
+from openmdr.cli.users import apitokens_app, users_app
 
 app = typer.Typer(
     name="openmdr",
@@ -48,6 +51,11 @@ app.add_typer(assets_app, name="assets")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(deadletter_app, name="deadletter")
 app.add_typer(lake_app, name="lake")
+app.add_typer(users_app, name="users")
+app.add_typer(apitokens_app, name="apitokens")
+app.add_typer(audit_app, name="audit")
+app.add_typer(cases_app, name="cases")
+app.add_typer(alerts_app, name="alerts")
 app.command("ingest")(ingest_command)
 app.command("query")(query_command)
 app.command("formats")(formats_command)
@@ -59,9 +67,10 @@ app.command("serve")(serve_command)
 def run() -> None:
     """Console entry point: run the CLI, turning user errors into one red line and exit code 2."""
     from openmdr.pipeline import UnknownTenantError
+    from openmdr.store.errors import StoreError
 
     try:
         app()
-    except (UserError, UnknownTenantError, FileNotFoundError, PermissionError) as exc:
+    except (UserError, UnknownTenantError, FileNotFoundError, PermissionError, StoreError) as exc:
         err_console.print(f"[red]error:[/] {exc}")
         raise SystemExit(2) from None

@@ -36,6 +36,7 @@ from sigma.correlations import (
 )
 from sigma.exceptions import SigmaError, SigmaRuleLocation
 from sigma.filters import SigmaFilter
+from sigma.modifiers import SigmaWideModifier, modifier_mapping
 from sigma.pipelines.windows import windows_audit_pipeline
 from sigma.rule import SigmaRule
 from sigma.types import (
@@ -66,6 +67,10 @@ try:  # the C loader is several times faster; fall back to the pure-Python one
     _YamlLoader: Any = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - depends on the PyYAML build
     _YamlLoader = yaml.SafeLoader
+
+# The Sigma specification names UTF-16LE ``utf16le`` (``wide`` is its alias); pySigma 1.x
+# only knows ``wide``.  Register the spec name so rules using it parse.
+modifier_mapping.setdefault("utf16le", SigmaWideModifier)
 
 _ATTACK_TECHNIQUE = re.compile(r"^attack\.t(\d{4})(?:\.(\d{3}))?$", re.IGNORECASE)
 #: ATT&CK tactic tags as Sigma writes them (``attack.<tactic>``).

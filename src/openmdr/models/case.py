@@ -111,6 +111,7 @@ class Case:
     updated_at: datetime | None = None
     merged_into: str | None = None
     links: list[dict[str, Any]] = field(default_factory=list)
+    channels: list[str] = field(default_factory=list)  # telemetry the alerts came from: endpoint, network, ...
 
     @property
     def is_open(self) -> bool:

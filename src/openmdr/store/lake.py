@@ -214,7 +214,7 @@ class EventLake:
             raise QueryError(f"only read-only queries are allowed, got {statements[0].type.name}")
         conn = self.connect(tenant, since, until)
         try:
-            return conn.execute(sql, params or []).to_arrow_table()
+            return conn.sql(sql, params=params or None).to_arrow_table()
         except duckdb.Error as exc:
             raise QueryError(str(exc).splitlines()[0]) from None
         finally:

@@ -199,7 +199,13 @@ audit_head = Table(
 #: Modules that add their area's tables to :data:`metadata` (alerts, cases, response, ...).
 #: Each has its own Alembic branch off ``0001_initial``; ``StateStore.migrate()`` upgrades
 #: every head.  Import :func:`load_all_tables` before comparing the schema as a whole.
-AREA_MODULES: tuple[str, ...] = ()
+AREA_MODULES: tuple[str, ...] = (
+    "openmdr.store.baselines",
+    "openmdr.store.identity",
+    "openmdr.store.alerts",
+    "openmdr.store.cases",
+    "openmdr.store.response",
+)
 
 
 def load_all_tables() -> MetaData:

@@ -531,7 +531,7 @@ class StateStore:
                 chunk = list(ids[start:start + 500])
                 result = conn.execute(
                     dead_letters.update().where(dead_letters.c.id.in_(chunk))
-                    .values(status=status, replay_count=dead_letters.c.replay_count + (status != "discarded"),
+                    .values(status=status, replay_count=dead_letters.c.replay_count + int(status != "discarded"),
                             updated_at=_now())
                 )  # fmt: skip
                 changed += result.rowcount

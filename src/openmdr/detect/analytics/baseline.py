@@ -12,6 +12,7 @@ blob.  A profile class provides ``to_state() -> JSON-able`` and
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -134,7 +135,7 @@ class UserProfile:
     HOUR_CAP = 10_000.0
 
     def __init__(self, capacity: int = 32, alpha: float = 0.1) -> None:
-        self.hours: list[float] = [0.0] * 24
+        self.hours = array("d", bytes(8 * 24))  # 24 doubles: a quarter of a list of floats
         self.logons = 0
         self.geo_logons = 0
         self.countries = RecentSet(capacity)
@@ -154,7 +155,7 @@ class UserProfile:
         hours = self.hours
         hours[hour] += 1.0
         if sum(hours) > self.HOUR_CAP:
-            self.hours = [h / 2.0 for h in hours]
+            self.hours = array("d", (h / 2.0 for h in hours))
 
     def hour_share(self, hour: int) -> float:
         """Share of past logons within one hour of ``hour`` (circular), 0 for no history."""
@@ -167,7 +168,7 @@ class UserProfile:
     def to_state(self) -> dict[str, Any]:
         """JSON-able state (open bulk window evidence is not kept)."""
         return {
-            "hours": self.hours,
+            "hours": self.hours.tolist(),
             "logons": self.logons,
             "geo_logons": self.geo_logons,
             "countries": self.countries.to_state(),
@@ -186,7 +187,7 @@ class UserProfile:
     def from_state(cls, state: dict[str, Any], capacity: int = 32, alpha: float = 0.1) -> UserProfile:
         """Inverse of :meth:`to_state`."""
         out = cls(capacity, alpha)
-        out.hours = [float(h) for h in state["hours"]]
+        out.hours = array("d", (float(h) for h in state["hours"]))
         out.logons = int(state["logons"])
         out.geo_logons = int(state.get("geo_logons", 0))
         out.countries = RecentSet.from_state(capacity, state["countries"])

@@ -82,10 +82,7 @@ IDENTITY_SCHEMA = pa.schema(
     ]
 )
 
-_DENY = (
-    "('deny','denied','drop','dropped','block','blocked','reject','rejected','refused',"
-    "'failure','fail','failed')"
-)
+_DENY = "('deny','denied','drop','dropped','block','blocked','reject','rejected','refused','failure','fail','failed')"
 
 
 def _fld(key: str) -> str:
@@ -150,6 +147,18 @@ _LOGON_ACTIONS = (
     "'consolelogin','logon_failed','login_failed','authentication_failed','auth_failed','logon_failure')"
 )
 
+#: Linux ``usermod -aG``: "add 'bob' to group 'sudo'" (and "to shadow group"); groups 1 and 2
+#: are the member and the group.
+_LINUX_GROUP_ADD = r"add '([^']+)' to (?:shadow )?group '([^']+)'"
+#: ``gpasswd -a``: "user bob added by root to group sudo".
+_GPASSWD_ADD = r"user (\S+) added by \S+ to group (\S+)"
+
+
+def _sql_literal(text: str) -> str:
+    """``text`` as a SQL string literal (quotes doubled; backslashes are literal in DuckDB)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 _IDENTITY_SQL = f"""
 WITH clean AS (
   SELECT * REPLACE (CASE WHEN json_valid(fields) THEN fields END AS fields) FROM batch
@@ -157,31 +166,43 @@ WITH clean AS (
   SELECT
     epoch_us("time") / 1e6 AS ts, event_id, lower(COALESCE(action, '')) AS act,
     lower(COALESCE(outcome, '')) AS oc, COALESCE(event_code, '') AS code, category, service, product,
-    "user", host, src_ip, src_internal, src_country, src_lat, src_lon, fields
+    "user", host, src_ip, src_internal, src_country, src_lat, src_lon, fields,
+    CASE WHEN service IN ('usermod', 'gpasswd') THEN COALESCE(
+      NULLIF(regexp_extract(message, {_sql_literal(_LINUX_GROUP_ADD)}, 2), ''),
+      NULLIF(regexp_extract(message, {_sql_literal(_GPASSWD_ADD)}, 2), '')) END AS linux_group,
+    CASE WHEN service IN ('usermod', 'gpasswd') THEN COALESCE(
+      NULLIF(regexp_extract(message, {_sql_literal(_LINUX_GROUP_ADD)}, 1), ''),
+      NULLIF(regexp_extract(message, {_sql_literal(_GPASSWD_ADD)}, 1), '')) END AS linux_member
   FROM clean
 ), typed AS (
   SELECT *,
     CASE
       WHEN code IN ('4634', '4647', '4648', '4672') THEN NULL
-      WHEN act IN ('group_member_added', 'member_added', 'user_added_to_group') THEN 'group_add'
+      WHEN act IN ('group_member_added', 'member_added', 'user_added_to_group') OR linux_group IS NOT NULL
+           THEN 'group_add'
       WHEN act IN ('user_added', 'account_created', 'user_created') OR code = '4720' THEN 'user_add'
       WHEN code IN ('5145', '4663') OR (category = 'file_event' AND product = 'windows')
            OR act IN ('file_access', 'share_access', 'file_read') THEN 'file'
-      WHEN code IN ('4768', '4776', '4771') THEN 'credential'
-      WHEN code IN ('4624', '4625') OR act IN {_LOGON_ACTIONS}
-           OR act LIKE '%login%' OR act LIKE '%logon%' THEN 'logon'
+      WHEN code IN ('4768', '4776', '4771') OR act IN ('sudo_command', 'sudo_failed', 'su_failed')
+           THEN 'credential'
+      WHEN code IN ('4624', '4625') OR act IN {_LOGON_ACTIONS} THEN 'logon'
+      -- cloud audit logs name API calls after logins (GetLoginProfile): only ConsoleLogin is one
+      WHEN product IS DISTINCT FROM 'aws' AND (act LIKE '%login%' OR act LIKE '%logon%') THEN 'logon'
       ELSE NULL
     END AS kind
   FROM base
 )
 SELECT
   ts, event_id, kind,
-  (code IN ('4625', '4771') OR act LIKE '%fail%' OR oc IN ('failure', 'failed', 'fail', 'denied')) AS failed,
+  (code IN ('4625', '4771') OR act LIKE '%fail%' OR oc IN ('failure', 'failed', 'fail', 'denied')
+   OR (code IN ('4768', '4776') AND lower(COALESCE({_fld("Status")}, '0x0')) NOT IN ('0x0', '0'))) AS failed,
   code AS event_code, lower("user") AS "user", lower(host) AS host, src_ip, src_internal,
   src_country, src_lat, src_lon,
   {_fld("LogonType")} AS logon_type,
-  COALESCE({_fld("TargetUserName")}, {_fld("GroupName")}, {_fld("group")}, {_fld("Group")}) AS group_name,
-  COALESCE({_fld("MemberName")}, {_fld("member")}, {_fld("MemberSid")}, "user") AS member,
+  COALESCE(linux_group, {_fld("TargetUserName")}, {_fld("GroupName")}, {_fld("group")}, {_fld("Group")})
+    AS group_name,
+  COALESCE(linux_member, NULLIF(regexp_extract({_fld("MemberName")}, '^CN=([^,]+)', 1), ''),
+           {_fld("MemberName")}, {_fld("member")}, {_fld("MemberSid")}, "user") AS member,
   COALESCE({_fld("SubjectUserName")}, {_fld("actor")}) AS actor,
   product
 FROM typed

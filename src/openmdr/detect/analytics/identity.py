@@ -30,11 +30,13 @@ and cloud logins: any event whose action names a logon/login.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -104,6 +106,24 @@ class LocalClock:
                 self._cache.clear()
             self._cache[key] = hit
         return hit
+
+
+@lru_cache(maxsize=65_536)
+def source_network(ip: str, external: bool) -> str:
+    """What "the same source" means for first-seen: the address itself for internal hosts,
+    its /24 (IPv4) or /48 (IPv6) for external ones, whose home and mobile addresses churn
+    inside the provider's prefix.  Text that is not an address is kept as it is."""
+    if not external:
+        return ip
+    parts = ip.split(".")
+    if len(parts) == 4 and all(p.isdigit() and len(p) <= 3 for p in parts):
+        return f"{parts[0]}.{parts[1]}.{parts[2]}.0/24"  # the common case without ipaddress parsing
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    prefix = 24 if addr.version == 4 else 48
+    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
 
 
 def in_working_time(hour: int, weekday: int, info: TenantInfo) -> bool:
@@ -268,9 +288,7 @@ class IdentityAnalytics:
                     )
                 )
 
-    def _spray_alert(
-        self, src: str, tracker: FailureTracker, users: set[str], per_user: float, window: float
-    ) -> Alert:
+    def _spray_alert(self, src: str, tracker: FailureTracker, users: set[str], per_user: float, window: float) -> Alert:
         cfg = self.settings.identity
         n = len(tracker.events)
         return self._alert(
@@ -334,8 +352,8 @@ class IdentityAnalytics:
             if not key:
                 continue
             tracker = trackers.peek(key)
-            if tracker is None:
-                continue
+            if tracker is None or len(tracker.events) < cfg.success_after_failures:
+                continue  # expiring old failures only lowers the count: no need to look closer
             n = tracker.recent(ts, window)
             if n < cfg.success_after_failures or not tracker.armed("success", ts):
                 continue
@@ -449,9 +467,7 @@ class IdentityAnalytics:
 
         if external and country:
             if cfg.new_country_enabled and warm:
-                self._new_country(
-                    tenant_profile, profile, ts, eid, user, src or "", country, entities, alerts
-                )
+                self._new_country(tenant_profile, profile, ts, eid, user, src or "", country, entities, alerts)
             tenant_profile.countries.add(country, ts)
             profile.countries.add(country, ts)
             profile.geo_logons += 1
@@ -460,13 +476,20 @@ class IdentityAnalytics:
                 self._travel(profile, ts, eid, user, src or "", country, lat, lon, entities, alerts)
             profile.last_geo = [ts, lat, lon, country, src, eid]
 
+        source_key = source_network(src, external) if src else None
         if cfg.first_seen_enabled and warm and established and interactive:
-            for what, value, seen in (("host", host, profile.hosts), ("source", src, profile.sources)):
-                if value and value not in seen:
+            for what, value, key, seen in (
+                ("host", host, host, profile.hosts),
+                ("source", src, source_key, profile.sources),
+            ):
+                if value and key and key not in seen:
+                    where = f"{'to' if what == 'host' else 'from'} {value}"
+                    if key != value:
+                        where += f" (network {key})"
                     alerts.append(
                         self._alert(
                             f"first_seen_{what}",
-                            f"First logon of {user} {'to' if what == 'host' else 'from'} {value}",
+                            f"First logon of {user} {where}",
                             "low",
                             ts,
                             ts,
@@ -476,11 +499,15 @@ class IdentityAnalytics:
                             evidence=[eid],
                             event_count=1,
                             explanation=(
-                                f"{user} has {profile.logons} logons on record and none "
-                                f"{'to' if what == 'host' else 'from'} {value} (remembering the last "
-                                f"{cfg.max_items_per_user} {what}s)"
+                                f"{user} has {profile.logons} logons on record and none {where} (remembering the "
+                                f"last {cfg.max_items_per_user} {what}s)"
                             ),
-                            details={what: value, "user_logons": profile.logons, f"known_{what}s": len(seen)},
+                            details={
+                                what: value,
+                                f"{what}_key": key,
+                                "user_logons": profile.logons,
+                                f"known_{what}s": len(seen),
+                            },
                             confidence=0.4,
                         )
                     )
@@ -491,8 +518,8 @@ class IdentityAnalytics:
         profile.last_seen = ts
         if host:
             profile.hosts.add(host, ts)
-        if src:
-            profile.sources.add(src, ts)
+        if source_key:
+            profile.sources.add(source_key, ts)
 
     def _new_country(
         self,
@@ -691,9 +718,7 @@ class IdentityAnalytics:
             return
         stat = profile.bulk_stat
         warm = stat.n >= self.settings.warmup.volume_windows
-        threshold = (
-            max(float(cfg.bulk_min_events), stat.threshold(cfg.bulk_sigma)) if warm else cfg.bulk_cold_events
-        )
+        threshold = max(float(cfg.bulk_min_events), stat.threshold(cfg.bulk_sigma)) if warm else cfg.bulk_cold_events
         if profile.bulk_count < threshold:
             return
         profile.bulk_fired = True

@@ -118,9 +118,7 @@ class NetworkState:
                 lambda: LateralProfile(cap, alpha),
                 lambda s: LateralProfile.from_state(s, cap, alpha),
             ),
-            shadow=BaselineStore(
-                "network.shadow_it", settings.shadow_it.max_hosts, SeenHost, SeenHost.from_state
-            ),
+            shadow=BaselineStore("network.shadow_it", settings.shadow_it.max_hosts, SeenHost, SeenHost.from_state),
         )
 
     def stores(self) -> list[BaselineStore[Any]]:
@@ -191,12 +189,8 @@ class WindowFrame:
         self.bytes_in = table.column("bytes_in").to_numpy().astype(np.float64)
         self.duration = pc.fill_null(table.column("duration"), np.nan).to_numpy()
         self.failed = table.column("failed").to_numpy(zero_copy_only=False).astype(bool)
-        self.src_int = (
-            pc.fill_null(table.column("src_internal"), False).to_numpy(zero_copy_only=False).astype(bool)
-        )
-        self.dst_int = (
-            pc.fill_null(table.column("dst_internal"), False).to_numpy(zero_copy_only=False).astype(bool)
-        )
+        self.src_int = pc.fill_null(table.column("src_internal"), False).to_numpy(zero_copy_only=False).astype(bool)
+        self.dst_int = pc.fill_null(table.column("dst_internal"), False).to_numpy(zero_copy_only=False).astype(bool)
         self.conn = self.kind == KIND_CONN
         self.dns = self.kind == KIND_DNS
 
@@ -245,9 +239,7 @@ def _pair_groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return uniq, inverse.reshape(-1), counts
 
 
-def _popular(
-    ctx: NetworkContext, w: WindowFrame, dst_codes: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, int]:
+def _popular(ctx: NetworkContext, w: WindowFrame, dst_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """(popular mask, distinct internal hosts per destination, internal hosts in the window)."""
     cfg = ctx.settings.beacon
     hosts = w.dst_prevalence[dst_codes] if len(dst_codes) else np.zeros(0, dtype=np.int64)
@@ -557,9 +549,7 @@ def _scan_analytic(w: WindowFrame, ctx: NetworkContext, scale: str) -> list[Aler
     # vertical: one source, one destination, many services
     v_thr = cfg.vertical_fast if fast else cfg.vertical_slow
     pair = src * n_addr + dst
-    keys, score, distinct, unanswered = _target_stats(
-        pair, service, answered, cfg.success_weight, cfg.failed_weight
-    )
+    keys, score, distinct, unanswered = _target_stats(pair, service, answered, cfg.success_weight, cfg.failed_weight)
     vertical: list[_ScanHit] = []
     for j in np.flatnonzero(score >= v_thr).tolist():
         key = int(keys[j])
@@ -582,9 +572,7 @@ def _scan_analytic(w: WindowFrame, ctx: NetworkContext, scale: str) -> list[Aler
     h_thr = cfg.horizontal_fast if fast else cfg.horizontal_slow
     h_fail = cfg.horizontal_min_failed_fast if fast else cfg.horizontal_min_failed_slow
     svc_key = src * (3 * 65536) + service
-    keys, score, distinct, unanswered = _target_stats(
-        svc_key, dst, answered, cfg.success_weight, cfg.failed_weight
-    )
+    keys, score, distinct, unanswered = _target_stats(svc_key, dst, answered, cfg.success_weight, cfg.failed_weight)
     ratio = unanswered / np.maximum(distinct, 1)
     ok = (score >= h_thr) & (unanswered >= h_fail) & (ratio >= cfg.horizontal_min_failed_ratio)
     horizontal: list[_ScanHit] = []
@@ -596,9 +584,7 @@ def _scan_analytic(w: WindowFrame, ctx: NetworkContext, scale: str) -> list[Aler
         grp = rows[svc_key == key]
         hosts = sorted({w.addrs[int(x)] for x in w.dst[grp].tolist()})
         horizontal.append(
-            _ScanHit(
-                key // (3 * 65536), label, grp, float(score[j]), int(distinct[j]), int(unanswered[j]), hosts
-            )
+            _ScanHit(key // (3 * 65536), label, grp, float(score[j]), int(distinct[j]), int(unanswered[j]), hosts)
         )
     alerts.extend(_report_scans(w, ctx, "horizontal", scale, h_thr, horizontal, seen, fast))
     if not fast:
@@ -628,9 +614,7 @@ def _report_scans(
         elif seen.get(key, -1.0) > w.start:
             continue  # a fast window inside this slow window already reported it
         by_src.setdefault(hit.src, []).append(hit)
-    return [
-        _scan_alert(w, ctx, kind, scale, w.addrs[code], group, threshold) for code, group in by_src.items()
-    ]
+    return [_scan_alert(w, ctx, kind, scale, w.addrs[code], group, threshold) for code, group in by_src.items()]
 
 
 def _scan_alert(
@@ -669,9 +653,7 @@ def _scan_alert(
         )
         what = f"{top.distinct} distinct hosts on {top.target}"
         entities = {"src_ip": src, "dst_ip": hosts[:20]}
-    more = (
-        f" and {len(hits) - 1} more {'hosts' if kind == 'vertical' else 'services'}" if len(hits) > 1 else ""
-    )
+    more = f" and {len(hits) - 1} more {'hosts' if kind == 'vertical' else 'services'}" if len(hits) > 1 else ""
     explanation = (
         f"{src} probed {what}{more} within {window} ({top.unanswered} unanswered/refused); weighted "
         f"score {top.score:.1f} (unanswered x{cfg.failed_weight:g}, answered x{cfg.success_weight:g}) "
@@ -805,7 +787,6 @@ def lateral_analytic(w: WindowFrame, ctx: NetworkContext) -> list[Alert]:
     rows = np.flatnonzero(m)
     if len(rows) == 0:
         return []
-    len(w.addrs)
     src = w.src[rows]
     order = np.argsort(src, kind="stable")
     rows, src = rows[order], src[order]
@@ -830,8 +811,7 @@ def lateral_analytic(w: WindowFrame, ctx: NetworkContext) -> list[Alert]:
                 else f"{len(new_pairs)} never-seen admin destinations >= {cfg.new_pairs}"
             )
             baseline = (
-                f"baseline mean {profile.fanout.mean:.1f} sd {profile.fanout.std:.1f} over "
-                f"{profile.fanout.n} windows"
+                f"baseline mean {profile.fanout.mean:.1f} sd {profile.fanout.std:.1f} over {profile.fanout.n} windows"
                 if warm
                 else f"baseline warming up ({profile.fanout.n}/{warm_windows} windows)"
             )
@@ -950,9 +930,7 @@ def exfil_analytic(w: WindowFrame, ctx: NetworkContext) -> list[Alert]:
 _TUNNEL_QTYPES = ("TXT", "NULL", "PRIVATE", "ANY", "CNAME", "MX")
 
 
-def _domain_facts(
-    names: list[str], allow: tuple[str, ...]
-) -> tuple[list[str | None], np.ndarray, np.ndarray]:
+def _domain_facts(names: list[str], allow: tuple[str, ...]) -> tuple[list[str | None], np.ndarray, np.ndarray]:
     """Registered domain, subdomain entropy and subdomain length per distinct query name."""
     regs: list[str | None] = []
     ent = np.zeros(len(names))
@@ -999,24 +977,18 @@ def dns_tunnel_analytic(w: WindowFrame, ctx: NetworkContext) -> list[Alert]:
     gn_group, gn_name = gn // len(names), gn % len(names)
     uniq_count = np.bincount(gn_group, minlength=len(g_uniq))
     mean_ent = np.bincount(gn_group, weights=ent[gn_name], minlength=len(g_uniq)) / np.maximum(uniq_count, 1)
-    mean_len = np.bincount(gn_group, weights=length[gn_name], minlength=len(g_uniq)) / np.maximum(
-        uniq_count, 1
-    )
+    mean_len = np.bincount(gn_group, weights=length[gn_name], minlength=len(g_uniq)) / np.maximum(uniq_count, 1)
     txt = np.bincount(g_inv, weights=tunnel_q.astype(np.float64), minlength=len(g_uniq))
     queries = np.bincount(g_inv, minlength=len(g_uniq))
     encoded_like = (mean_ent >= cfg.min_mean_entropy) | (mean_len >= cfg.min_mean_length)
-    hits = np.flatnonzero(
-        ((uniq_count >= cfg.min_unique_subdomains) & encoded_like) | (txt >= cfg.txt_null_queries)
-    )
+    hits = np.flatnonzero(((uniq_count >= cfg.min_unique_subdomains) & encoded_like) | (txt >= cfg.txt_null_queries))
     regs_by_code = {v: k for k, v in reg_index.items()}
     alerts: list[Alert] = []
     for j in hits.tolist():
         s = w.addrs[int(g_uniq[j] // n_reg)]
         reg = regs_by_code[int(g_uniq[j] % n_reg)]
         grp = rows[g_inv == j]
-        examples = sorted(
-            {names[int(c)] for c in name_codes[g_inv == j][:200].tolist()}, key=len, reverse=True
-        )[:5]
+        examples = sorted({names[int(c)] for c in name_codes[g_inv == j][:200].tolist()}, key=len, reverse=True)[:5]
         explanation = (
             f"{s} queried {int(uniq_count[j])} unique names under {reg} within "
             f"{human_duration(w.end - w.start)} ({int(queries[j])} queries, {int(txt[j])} TXT/NULL); "
@@ -1182,11 +1154,7 @@ def network_analytics(settings: AnalyticsSettings) -> list[WindowAnalytic]:
     if settings.beacon.enabled:
         out.append(WindowAnalytic("beacon", settings.beacon.window_seconds, beacon_analytic))
     if settings.long_connection.enabled:
-        out.append(
-            WindowAnalytic(
-                "long_connection", settings.long_connection.window_seconds, long_connection_analytic
-            )
-        )
+        out.append(WindowAnalytic("long_connection", settings.long_connection.window_seconds, long_connection_analytic))
     if settings.shadow_it.enabled:
         out.append(WindowAnalytic("shadow_it", settings.shadow_it.window_seconds, shadow_it_analytic))
     if settings.beacon.enabled or settings.long_connection.enabled:

@@ -10,6 +10,9 @@ defaults (nested keys merge, lists replace).
 
 from __future__ import annotations
 
+import os
+import tomllib
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -42,9 +45,7 @@ DEFAULT_DNS_ALLOW: tuple[str, ...] = (
 class WarmupSettings(BaseModel):
     """How much history a baseline needs before it may alert."""
 
-    tenant_days: float = Field(
-        2.0, ge=0, description="days of a tenant's telemetry before identity baselines alert"
-    )
+    tenant_days: float = Field(2.0, ge=0, description="days of a tenant's telemetry before identity baselines alert")
     user_events: int = Field(20, ge=0, description="successful logons before a user's own profile is trusted")
     volume_windows: int = Field(6, ge=1, description="closed windows before a volume baseline is trusted")
 
@@ -65,24 +66,16 @@ class IdentitySettings(BaseModel):
         description="Windows LogonType values judged for off-hours (others, e.g. type 3, are machine noise)",
     )
     new_country_enabled: bool = True
-    new_country_min_user_logons: int = Field(
-        3, ge=1, description="geolocated logons before a user's countries count"
-    )
+    new_country_min_user_logons: int = Field(3, ge=1, description="geolocated logons before a user's countries count")
     travel_enabled: bool = True
-    travel_max_speed_kmh: float = Field(
-        900.0, gt=0, description="faster than an airliner between logons is impossible"
-    )
-    travel_min_distance_km: float = Field(
-        500.0, ge=0, description="ignore hops shorter than this (geolocation error)"
-    )
+    travel_max_speed_kmh: float = Field(900.0, gt=0, description="faster than an airliner between logons is impossible")
+    travel_min_distance_km: float = Field(500.0, ge=0, description="ignore hops shorter than this (geolocation error)")
     brute_window_seconds: int = Field(600, ge=1)
     brute_source_failures: int = Field(20, ge=1, description="failures from one source within the window")
     brute_user_failures: int = Field(15, ge=1, description="failures against one user within the window")
     spray_users: int = Field(10, ge=2, description="distinct users failed from one source within the window")
     spray_max_attempts_per_user: float = Field(3.0, gt=0, description="a spray tries few passwords per user")
-    success_after_failures: int = Field(
-        5, ge=1, description="failures before a success that makes it suspicious"
-    )
+    success_after_failures: int = Field(5, ge=1, description="failures before a success that makes it suspicious")
     first_seen_enabled: bool = True
     privileged_groups: list[str] = Field(
         default_factory=lambda: [
@@ -106,9 +99,7 @@ class IdentitySettings(BaseModel):
         description="group names (case-insensitive) whose new members are privileged",
     )
     bulk_window_seconds: int = Field(3600, ge=60)
-    bulk_min_events: int = Field(
-        500, ge=1, description="file/share accesses per user window never below this"
-    )
+    bulk_min_events: int = Field(500, ge=1, description="file/share accesses per user window never below this")
     bulk_sigma: float = Field(4.0, gt=0, description="standard deviations above the user's baseline")
     bulk_cold_events: int = Field(2000, ge=1, description="threshold while the user's baseline is warming up")
     ignore_users: list[str] = Field(
@@ -121,9 +112,7 @@ class IdentitySettings(BaseModel):
         ],
         description="service principals never judged (machine accounts ending in $ are always ignored)",
     )
-    max_users: int = Field(
-        200_000, ge=1, description="user profiles kept per tenant (least recently seen evicted)"
-    )
+    max_users: int = Field(200_000, ge=1, description="user profiles kept per tenant (least recently seen evicted)")
     max_sources: int = Field(100_000, ge=1, description="brute-force trackers kept per tenant")
     max_items_per_user: int = Field(32, ge=1, description="countries/hosts/sources remembered per user")
 
@@ -154,9 +143,7 @@ class BeaconSettings(BaseModel):
         le=1,
         description="share of the tenant's internal hosts above which a destination is popular",
     )
-    min_prevalence_hosts: int = Field(
-        3, ge=1, description="a destination is popular only if at least this many hosts"
-    )
+    min_prevalence_hosts: int = Field(3, ge=1, description="a destination is popular only if at least this many hosts")
     popular_host_days: int = Field(
         30, ge=1, description="host-days of contact (over history) that make a destination popular"
     )
@@ -175,9 +162,7 @@ class LongConnectionSettings(BaseModel):
         gt=0,
         description="time a pair was connected at all (union of its connections) in the window",
     )
-    high_seconds: float = Field(
-        20 * 3600.0, gt=0, description="duration from which the alert is high severity"
-    )
+    high_seconds: float = Field(20 * 3600.0, gt=0, description="duration from which the alert is high severity")
     external_only: bool = Field(True, description="only internal -> external pairs")
     allow_cidrs: list[str] = Field(default_factory=list)
     allow_ports: list[int] = Field(default_factory=list)
@@ -191,9 +176,7 @@ class DnsTunnelSettings(BaseModel):
     min_unique_subdomains: int = Field(150, ge=1)
     min_mean_entropy: float = Field(3.3, ge=0, description="bits per character of the subdomain labels")
     min_mean_length: float = Field(30.0, ge=0, description="mean length of the subdomain part")
-    txt_null_queries: int = Field(
-        200, ge=1, description="TXT/NULL/PRIVATE queries to one domain within the window"
-    )
+    txt_null_queries: int = Field(200, ge=1, description="TXT/NULL/PRIVATE queries to one domain within the window")
     allow_domains: list[str] = Field(default_factory=lambda: list(DEFAULT_DNS_ALLOW))
 
 
@@ -203,9 +186,7 @@ class ExfilSettings(BaseModel):
     enabled: bool = True
     window_seconds: int = Field(3600, ge=60)
     min_bytes: int = Field(100 * 1024 * 1024, ge=1, description="never alert below this outbound volume")
-    cold_bytes: int = Field(
-        1024 * 1024 * 1024, ge=1, description="threshold while the host's baseline warms up"
-    )
+    cold_bytes: int = Field(1024 * 1024 * 1024, ge=1, description="threshold while the host's baseline warms up")
     sigma: float = Field(4.0, gt=0, description="standard deviations above the host's baseline")
     min_ratio: float = Field(5.0, ge=1, description="and at least this many times the baseline mean")
     allow_cidrs: list[str] = Field(default_factory=list)
@@ -222,9 +203,7 @@ class ScanSettings(BaseModel):
     vertical_fast: float = Field(20.0, gt=0, description="weighted distinct ports on one host, fast window")
     vertical_slow: float = Field(100.0, gt=0, description="weighted distinct ports on one host, slow window")
     horizontal_fast: float = Field(12.0, gt=0, description="weighted distinct hosts on one port, fast window")
-    horizontal_slow: float = Field(
-        100.0, gt=0, description="weighted distinct hosts on one port, slow window"
-    )
+    horizontal_slow: float = Field(100.0, gt=0, description="weighted distinct hosts on one port, slow window")
     horizontal_min_failed_fast: int = Field(8, ge=0, description="unanswered hosts a fast sweep needs")
     horizontal_min_failed_slow: int = Field(40, ge=0, description="unanswered hosts a slow sweep needs")
     horizontal_min_failed_ratio: float = Field(
@@ -250,9 +229,7 @@ class LateralSettings(BaseModel):
     min_hosts: int = Field(5, ge=1, description="distinct internal hosts within the window, never below this")
     cold_hosts: int = Field(10, ge=1, description="threshold while the source's baseline warms up")
     sigma: float = Field(4.0, gt=0)
-    new_pairs: int = Field(
-        3, ge=1, description="admin-port destinations never contacted before by a warmed-up source"
-    )
+    new_pairs: int = Field(3, ge=1, description="admin-port destinations never contacted before by a warmed-up source")
     max_sources: int = Field(100_000, ge=1)
     max_pairs_per_source: int = Field(256, ge=1)
 
@@ -282,12 +259,8 @@ class AnalyticsSettings(BaseModel):
         600, ge=0, description="streaming: how long a window stays open after its end for late records"
     )
     max_evidence: int = Field(200, ge=1, description="event ids kept as evidence per alert")
-    volume_alpha: float = Field(
-        0.1, gt=0, le=1, description="weight of the newest window in volume baselines"
-    )
-    max_volume_entities: int = Field(
-        100_000, ge=1, description="volume baselines kept per tenant and analytic"
-    )
+    volume_alpha: float = Field(0.1, gt=0, le=1, description="weight of the newest window in volume baselines")
+    max_volume_entities: int = Field(100_000, ge=1, description="volume baselines kept per tenant and analytic")
     tenants: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     def for_tenant(self, tenant: str) -> AnalyticsSettings:
@@ -308,3 +281,23 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
         else:
             out[key] = value
     return out
+
+
+def load_analytics_settings(path: Path | str | None = None) -> AnalyticsSettings:
+    """The ``[analytics]`` table of the OpenMDR TOML file (defaults when absent).
+
+    The file is the one the main settings read: ``path``, else ``$OPENMDR_CONFIG``, else
+    ``./openmdr.toml``.  Per-tenant thresholds go under ``[analytics.tenants.<tenant>]``
+    with the same keys, e.g. ``[analytics.tenants.globex.scan] vertical_fast = 50``.
+    Invalid values raise ``pydantic.ValidationError`` naming the key, at start-up rather
+    than when the tenant's first event arrives (every tenant override is validated here).
+    """
+    toml_path = Path(path) if path is not None else Path(os.environ.get("OPENMDR_CONFIG", "openmdr.toml"))
+    if not toml_path.is_file():
+        return AnalyticsSettings()
+    with toml_path.open("rb") as handle:
+        document = tomllib.load(handle)
+    settings = AnalyticsSettings.model_validate(document.get("analytics", {}))
+    for tenant in settings.tenants:
+        settings.for_tenant(tenant)
+    return settings

@@ -24,9 +24,7 @@ V = TypeVar("V")
 
 def stable_hash64(key: str) -> int:
     """64-bit hash of ``key`` that is the same in every process and version."""
-    return int.from_bytes(
-        hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little"
-    )
+    return int.from_bytes(hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
 
 
 class LruMap(Generic[K, V]):
@@ -182,9 +180,7 @@ class CountMinSketch:
         if not key_list:
             return
         hashes = np.fromiter((stable_hash64(k) for k in key_list), dtype=np.uint64, count=len(key_list))
-        inc = (
-            np.ones(len(key_list), dtype=np.int64) if counts is None else np.fromiter(counts, dtype=np.int64)
-        )
+        inc = np.ones(len(key_list), dtype=np.int64) if counts is None else np.fromiter(counts, dtype=np.int64)
         cols = self._columns(hashes)
         for row in range(self.depth):
             np.add.at(self.table[row], cols[row], inc)

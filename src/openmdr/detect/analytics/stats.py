@@ -107,9 +107,7 @@ def coefficient_of_variation_score(counts: Sequence[int]) -> float:
     return 0.0 if cv > 1.0 else round(1.0 - cv, 3)
 
 
-def bimodal_fit_score(
-    counts: Sequence[int], sensitivity: float, outlier_removal: int, min_bins: int
-) -> float:
+def bimodal_fit_score(counts: Sequence[int], sensitivity: float, outlier_removal: int, min_bins: int) -> float:
     """Share of non-empty bins that fall into the two most common count levels.
 
     Counts are grouped into levels of width ``ceil(max * sensitivity)`` so that bars of
@@ -316,9 +314,7 @@ def matrix_cv_score(hist: IntArray) -> FloatArray:
     return np.where(cv > 1.0, 0.0, np.round(1.0 - cv, 3))
 
 
-def matrix_bimodal_score(
-    hist: IntArray, sensitivity: float, outlier_removal: int, min_bins: int
-) -> FloatArray:
+def matrix_bimodal_score(hist: IntArray, sensitivity: float, outlier_removal: int, min_bins: int) -> FloatArray:
     """Row-wise :func:`bimodal_fit_score`."""
     n_rows, bins = hist.shape
     if n_rows == 0:
@@ -421,16 +417,11 @@ def beacon_scores(
     hist = histogram_matrix(p_sorted, t_sorted, span_start, span_end, n_pairs, weights.bins)
     hist_score = np.maximum(
         matrix_cv_score(hist),
-        matrix_bimodal_score(
-            hist, weights.mode_sensitivity, weights.bimodal_outlier_removal, weights.bimodal_min_bins
-        ),
+        matrix_bimodal_score(hist, weights.mode_sensitivity, weights.bimodal_outlier_removal, weights.bimodal_min_bins),
     )
     bars = (hist > 0).sum(axis=1)
     span = span_end - span_start
-    if span > 0:
-        coverage = np.minimum(1.0, np.ceil((last - first) / span * 1000) / 1000)
-    else:
-        coverage = np.zeros(n_pairs)
+    coverage = np.minimum(1.0, np.ceil((last - first) / span * 1000) / 1000) if span > 0 else np.zeros(n_pairs)
     consistency = np.minimum(1.0, np.ceil(matrix_longest_run(hist) / weights.dur_ideal_run * 1000) / 1000)
     dur_score = np.where(
         (bars >= weights.dur_min_bins) & (span > 0) & (last > first),

@@ -1,0 +1,512 @@
+"""The pure, in-memory correlator: alerts in, case changes out, no I/O.
+
+State is partitioned by tenant (one :class:`_TenantState` each), so tenants never share a
+case and the core can be sharded by tenant.  Per tenant it keeps only what can still
+change: the open cases active within the correlation window plus a late-arrival
+allowance, an inverted index entity -> case -> time interval over them, recent dedup keys
+and entity "peer" sets for hub detection.  Everything older is evicted as the tenant's
+watermark (newest alert time) advances, so memory follows open cases, not history.
+
+Rules (all deterministic: the same alert sequence gives the same cases however it is cut
+into batches, because alerts are processed one by one in arrival order):
+
+- *dedup*: same source, rule and entity set within ``dedup_window`` of the kept alert ->
+  folded into it (count and first/last seen grow);
+- *link*: an alert joins an open case when the entities they share, within ``window`` of
+  each other, weigh at least ``link_threshold``.  A host, user or process lineage weighs 1;
+  an address, domain or hash 0.5 (it needs a second shared entity); values seen with more
+  than ``hub_peers`` distinct hosts/users (a DNS server, proxy, gateway, domain controller,
+  a shared admin account) weigh 0 and so never glue unrelated alerts together;
+- *merge*: an alert that links several open cases merges them into the oldest;
+- every change carries its reason in words ("same user alice and host ws01 within 25 min").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from openmdr.correlate.entities import KIND_WEIGHTS, EntityKey, alert_entities, dedup_fingerprint, joined_words
+from openmdr.models.alert import Alert
+
+_KIND_ORDER = {"user": 0, "host": 1, "lineage": 2, "ip": 3, "domain": 4, "hash": 5}
+
+
+@dataclass(frozen=True, slots=True)
+class CorrelatorConfig:
+    """Windows (seconds) and thresholds of correlation."""
+
+    window: float = 2 * 3600.0
+    dedup_window: float = 3600.0
+    late_allowance: float = 2 * 3600.0
+    link_threshold: float = 1.0
+    hub_peers: int = 10
+    hub_memory: float = 24 * 3600.0
+    sweep_every: float = 600.0
+
+    @property
+    def horizon(self) -> float:
+        """How long after its last alert a case stays joinable in memory."""
+        return self.window + self.late_allowance
+
+
+@dataclass(slots=True)
+class CaseChange:
+    """One change to a case: who (tenant, case), what (kind), which alerts, and why in words.
+
+    Kinds from correlation: ``opened``, ``joined``, ``merged`` (``related`` lists the cases
+    folded in), ``deduplicated`` (``kept_alert`` is the alert it was folded into),
+    ``redelivered`` (an alert id seen before), ``suppressed`` and ``rejected`` (case_id
+    None).  Analyst actions: ``acknowledged``, ``assigned``, ``noted``, ``contained``,
+    ``resolved``, ``reopened``, ``merged``, ``split``.
+    """
+
+    tenant: str
+    case_id: str | None
+    kind: str
+    alert_ids: list[str]
+    reason: str
+    related: list[str] = field(default_factory=list)
+    kept_alert: str | None = None
+
+
+def case_id_for(tenant: str, seed: str) -> str:
+    """Stable case id from the tenant and the case's seed (its first alert id, or a split's alert ids)."""
+    return "C-" + hashlib.blake2b(f"{tenant}\x1f{seed}".encode(), digest_size=5).hexdigest()
+
+
+def describe_gap(seconds: float) -> str:
+    """``within 25 min`` / ``within 3 h`` / ``at the same time``."""
+    if seconds <= 0:
+        return "at the same time"
+    minutes = math.ceil(seconds / 60.0)
+    if minutes < 120:
+        return f"within {minutes} min"
+    return f"within {math.ceil(minutes / 60)} h"
+
+
+@dataclass(slots=True)
+class _Member:
+    case_id: str
+    keys: tuple[str, ...]
+    t0: float
+    t1: float
+    fingerprint: str
+
+
+@dataclass(slots=True)
+class _Cluster:
+    case_id: str
+    seq: int
+    first: float
+    last: float
+    alerts: list[str]
+    ents: dict[str, list[float]]
+
+
+@dataclass(slots=True)
+class _Dedup:
+    alert_id: str
+    case_id: str
+    first: float
+    last: float
+    count: int
+
+
+class _TenantState:
+    __slots__ = ("clusters", "dedup", "evicted", "index", "last_sweep", "low", "members", "peers", "seq", "watermark")
+
+    def __init__(self) -> None:
+        self.clusters: dict[str, _Cluster] = {}
+        self.index: dict[str, dict[str, list[float]]] = {}
+        self.members: dict[str, _Member] = {}
+        self.peers: dict[str, list[Any]] = {}
+        self.dedup: dict[str, _Dedup] = {}
+        self.low: frozenset[str] = frozenset()
+        self.watermark = float("-inf")
+        self.last_sweep = float("-inf")
+        self.seq = 0
+        self.evicted = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TenantContext:
+    """What the store knows about a tenant that sharpens correlation.
+
+    ``ip_hosts`` maps internal addresses to inventory hostnames (so a network alert on
+    10.1.2.3 meets the endpoint alert of ws01); ``low_specificity`` holds entity keys
+    (``host:dc01``, ``ip:10.0.0.53``) of shared infrastructure that weigh a quarter.
+    """
+
+    ip_hosts: Mapping[str, str] = field(default_factory=dict)
+    low_specificity: frozenset[str] = frozenset()
+
+
+class Correlator:
+    """Dedup and explainable entity correlation of alerts into cases, per tenant, in memory."""
+
+    def __init__(self, config: CorrelatorConfig | None = None) -> None:
+        self.config = config or CorrelatorConfig()
+        self._tenants: dict[str, _TenantState] = {}
+        self._contexts: dict[str, TenantContext] = {}
+
+    # ---------------------------------------------------------------- state
+    def _state(self, tenant: str) -> _TenantState:
+        st = self._tenants.get(tenant)
+        if st is None:
+            st = self._tenants[tenant] = _TenantState()
+            ctx = self._contexts.get(tenant)
+            if ctx is not None:
+                st.low = ctx.low_specificity
+        return st
+
+    def set_context(self, tenant: str, context: TenantContext) -> None:
+        """Use the tenant's inventory hints from now on."""
+        self._contexts[tenant] = context
+        if tenant in self._tenants:
+            self._tenants[tenant].low = context.low_specificity
+
+    def forget(self, tenant: str) -> None:
+        """Drop all in-memory state of ``tenant`` (the store rebuilds it with :meth:`seed`)."""
+        self._tenants.pop(tenant, None)
+
+    def tenants(self) -> list[str]:
+        """Tenants with in-memory state."""
+        return sorted(self._tenants)
+
+    def stats(self) -> dict[str, int]:
+        """Sizes of the in-memory state (open cases, members, index keys, evicted cases)."""
+        out = {
+            "tenants": len(self._tenants),
+            "cases": 0,
+            "alerts": 0,
+            "index_keys": 0,
+            "peers": 0,
+            "dedup": 0,
+            "evicted": 0,
+        }
+        for st in self._tenants.values():
+            out["cases"] += len(st.clusters)
+            out["alerts"] += len(st.members)
+            out["index_keys"] += len(st.index)
+            out["peers"] += len(st.peers)
+            out["dedup"] += len(st.dedup)
+            out["evicted"] += st.evicted
+        return out
+
+    def case_of(self, tenant: str, alert_id: str) -> str | None:
+        """The in-memory case holding ``alert_id`` (None when unknown or evicted)."""
+        st = self._tenants.get(tenant)
+        member = st.members.get(alert_id) if st else None
+        return member.case_id if member else None
+
+    def cases(self, tenant: str) -> dict[str, list[str]]:
+        """In-memory open cases of ``tenant`` and their alert ids."""
+        st = self._tenants.get(tenant)
+        return {cid: list(c.alerts) for cid, c in st.clusters.items()} if st else {}
+
+    # ---------------------------------------------------------------- correlation
+    def correlate(self, alerts: Iterable[Alert]) -> list[CaseChange]:
+        """Process alerts in order; returns the case changes they caused."""
+        changes: list[CaseChange] = []
+        for alert in alerts:
+            changes.extend(self.process(alert))
+        return changes
+
+    def process(self, alert: Alert) -> list[CaseChange]:
+        """Dedup, link and (when it bridges cases) merge one alert."""
+        st = self._state(alert.tenant)
+        cfg = self.config
+        t0 = alert.first_seen.timestamp()
+        t1 = max(t0, alert.last_seen.timestamp())
+        if alert.alert_id in st.members:
+            cid = st.members[alert.alert_id].case_id
+            return [CaseChange(alert.tenant, cid, "redelivered", [alert.alert_id], "alert id seen before")]
+        if t1 > st.watermark:
+            st.watermark = t1
+        fp = dedup_fingerprint(alert)
+        kept = st.dedup.get(fp)
+        if kept is not None and kept.case_id in st.clusters:
+            gap = max(t0 - kept.last, kept.first - t1, 0.0)
+            if gap <= cfg.dedup_window:
+                return [self._fold(st, alert, kept, t0, t1, gap)]
+        ents = self._entities(alert)
+        weights, hubs = self._weights(st, ents, t1)
+        scores: dict[str, float] = {}
+        matched: dict[str, list[tuple[EntityKey, float]]] = {}
+        window = cfg.window
+        for ent, w in zip(ents, weights, strict=True):
+            if w <= 0.0:
+                continue
+            postings = st.index.get(ent.key)
+            if not postings:
+                continue
+            for cid, iv in postings.items():
+                gap = max(iv[0] - t1, t0 - iv[1], 0.0)
+                if gap <= window:
+                    scores[cid] = scores.get(cid, 0.0) + w
+                    matched.setdefault(cid, []).append((ent, gap))
+        qualified = [cid for cid, s in scores.items() if s >= cfg.link_threshold - 1e-9]
+        changes: list[CaseChange] = []
+        if not qualified:
+            cid = case_id_for(alert.tenant, alert.alert_id)
+            st.seq += 1
+            st.clusters[cid] = _Cluster(cid, st.seq, t0, t1, [], {})
+            reason = f"opened by {alert.title!r} ({alert.severity})"
+            near = [c for c in scores if c not in qualified]
+            if near:
+                best = max(near, key=lambda c: (scores[c], -st.clusters[c].seq))
+                reason += f"; {_phrase(matched[best])} with case {best} is too weak alone"
+            if hubs:
+                reason += f"; common entities not used to link: {joined_words(hubs[:3])}"
+            self._add(st, cid, alert, ents, t0, t1, fp)
+            changes.append(CaseChange(alert.tenant, cid, "opened", [alert.alert_id], reason))
+        else:
+            qualified.sort(key=lambda c: st.clusters[c].seq)
+            target = qualified[0]
+            reason = _phrase(matched[target])
+            if len(qualified) > 1:
+                moved: list[str] = []
+                parts = []
+                for other in qualified[1:]:
+                    parts.append(f"case {other} by {_phrase(matched[other])}")
+                    moved.extend(self._absorb(st, target, other))
+                merge_reason = f"alert {alert.title!r} links case {target} ({reason}) with {joined_words(parts)}"
+                changes.append(CaseChange(alert.tenant, target, "merged", moved, merge_reason, related=qualified[1:]))
+            self._add(st, target, alert, ents, t0, t1, fp)
+            changes.append(CaseChange(alert.tenant, target, "joined", [alert.alert_id], reason))
+        if st.watermark - st.last_sweep >= cfg.sweep_every:
+            self._sweep(st)
+        return changes
+
+    def _entities(self, alert: Alert) -> list[EntityKey]:
+        ents = alert_entities(alert)
+        ctx = self._contexts.get(alert.tenant)
+        if ctx is not None and ctx.ip_hosts:
+            have = {e.key for e in ents}
+            for e in list(ents):
+                if e.kind == "ip" and (host := ctx.ip_hosts.get(e.value)) and f"host:{host}" not in have:
+                    have.add(f"host:{host}")
+                    ents.append(EntityKey("host", host, f"{host} ({e.value})"))
+        return ents
+
+    def _weights(self, st: _TenantState, ents: list[EntityKey], now: float) -> tuple[list[float], list[str]]:
+        """Each entity's linking weight after specificity (hub and inventory) checks; updates peer sets."""
+        limit = self.config.hub_peers
+        anchors = [e for e in ents if e.kind in ("host", "user")]
+        weights: list[float] = []
+        hubs: list[str] = []
+        for ent in ents:
+            w = KIND_WEIGHTS.get(ent.kind, 0.0)
+            key = ent.key
+            if key in st.low:
+                w *= 0.25
+            if ent.kind != "lineage":
+                peer = st.peers.get(key)
+                if peer is None:
+                    peer = st.peers[key] = [now, set()]
+                elif now > peer[0]:
+                    peer[0] = now
+                seen: set[str] = peer[1]
+                if len(seen) <= limit:
+                    for a in anchors:
+                        if a.kind != ent.kind:
+                            seen.add(a.key)
+                if len(seen) > limit:
+                    w = 0.0
+                    hubs.append(f"{ent.kind} {ent.display} (seen with {limit}+ others)")
+            weights.append(w)
+        return weights, hubs
+
+    def _add(
+        self, st: _TenantState, cid: str, alert: Alert, ents: list[EntityKey], t0: float, t1: float, fp: str
+    ) -> None:
+        cluster = st.clusters[cid]
+        cluster.alerts.append(alert.alert_id)
+        cluster.first = min(cluster.first, t0)
+        cluster.last = max(cluster.last, t1)
+        keys = tuple(e.key for e in ents)
+        for key in keys:
+            iv = cluster.ents.get(key)
+            if iv is None:
+                iv = cluster.ents[key] = [t0, t1]
+                st.index.setdefault(key, {})[cid] = iv
+            else:
+                if t0 < iv[0]:
+                    iv[0] = t0
+                if t1 > iv[1]:
+                    iv[1] = t1
+        st.members[alert.alert_id] = _Member(cid, keys, t0, t1, fp)
+        st.dedup[fp] = _Dedup(alert.alert_id, cid, t0, t1, alert.event_count)
+
+    def _fold(self, st: _TenantState, alert: Alert, kept: _Dedup, t0: float, t1: float, gap: float) -> CaseChange:
+        kept.first = min(kept.first, t0)
+        kept.last = max(kept.last, t1)
+        kept.count += alert.event_count
+        cluster = st.clusters[kept.case_id]
+        cluster.first = min(cluster.first, t0)
+        cluster.last = max(cluster.last, t1)
+        member = st.members.get(kept.alert_id)
+        if member is not None:
+            member.t0, member.t1 = min(member.t0, t0), max(member.t1, t1)
+            for key in member.keys:
+                iv = cluster.ents.get(key)
+                if iv is not None:
+                    iv[0], iv[1] = min(iv[0], t0), max(iv[1], t1)
+        reason = f"repeat of alert {kept.alert_id} ({alert.rule_id}) with the same entities {describe_gap(gap)}"
+        return CaseChange(
+            alert.tenant, kept.case_id, "deduplicated", [alert.alert_id], reason, kept_alert=kept.alert_id
+        )
+
+    def _absorb(self, st: _TenantState, target: str, other: str) -> list[str]:
+        """Move every alert of case ``other`` into ``target``; returns the moved alert ids."""
+        src = st.clusters.pop(other)
+        dst = st.clusters[target]
+        dst.first, dst.last = min(dst.first, src.first), max(dst.last, src.last)
+        for key, iv in src.ents.items():
+            postings = st.index[key]
+            del postings[other]
+            have = dst.ents.get(key)
+            if have is None:
+                dst.ents[key] = iv
+                postings[target] = iv
+            else:
+                have[0], have[1] = min(have[0], iv[0]), max(have[1], iv[1])
+        for aid in src.alerts:
+            st.members[aid].case_id = target
+        for entry in st.dedup.values():
+            if entry.case_id == other:
+                entry.case_id = target
+        dst.alerts.extend(src.alerts)
+        return list(src.alerts)
+
+    def _sweep(self, st: _TenantState) -> None:
+        """Evict cases idle beyond the horizon, stale dedup keys and peer sets."""
+        cfg = self.config
+        st.last_sweep = st.watermark
+        cutoff = st.watermark - cfg.horizon
+        for cid in [c.case_id for c in st.clusters.values() if c.last < cutoff]:
+            self._evict(st, cid)
+        dedup_cutoff = st.watermark - cfg.dedup_window - cfg.late_allowance
+        for fp in [fp for fp, d in st.dedup.items() if d.last < dedup_cutoff or d.case_id not in st.clusters]:
+            del st.dedup[fp]
+        peer_cutoff = st.watermark - cfg.hub_memory
+        for key in [k for k, p in st.peers.items() if p[0] < peer_cutoff]:
+            del st.peers[key]
+
+    def _evict(self, st: _TenantState, cid: str) -> None:
+        cluster = st.clusters.pop(cid)
+        for key in cluster.ents:
+            postings = st.index.get(key)
+            if postings is not None:
+                postings.pop(cid, None)
+                if not postings:
+                    del st.index[key]
+        for aid in cluster.alerts:
+            st.members.pop(aid, None)
+        st.evicted += 1
+
+    # ---------------------------------------------------------------- analyst operations and rebuild
+    def seed(self, tenant: str, case_id: str, alerts: Iterable[Alert]) -> None:
+        """Put a stored open case back into memory as it is (no correlation), e.g. after a restart."""
+        st = self._state(tenant)
+        ordered = sorted(alerts, key=lambda a: (a.first_seen, a.alert_id))
+        if not ordered:
+            return
+        if case_id not in st.clusters:
+            st.seq += 1
+            t = ordered[0].first_seen.timestamp()
+            st.clusters[case_id] = _Cluster(case_id, st.seq, t, t, [], {})
+        for alert in ordered:
+            if alert.alert_id in st.members:
+                continue
+            t0, t1 = alert.first_seen.timestamp(), max(alert.first_seen.timestamp(), alert.last_seen.timestamp())
+            st.watermark = max(st.watermark, t1)
+            ents = self._entities(alert)
+            self._weights(st, ents, t1)
+            self._add(st, case_id, alert, ents, t0, t1, dedup_fingerprint(alert))
+
+    def close(self, tenant: str, case_id: str) -> None:
+        """Stop correlating into ``case_id`` (resolved): later alerts open a new case."""
+        st = self._tenants.get(tenant)
+        if st is not None and case_id in st.clusters:
+            self._evict(st, case_id)
+            st.evicted -= 1
+
+    def merge(self, tenant: str, target: str, others: Iterable[str]) -> list[str]:
+        """Analyst merge of in-memory cases into ``target``; returns the moved alert ids."""
+        st = self._state(tenant)
+        if target not in st.clusters:
+            raise KeyError(f"case {target} is not open in memory")
+        moved: list[str] = []
+        for other in others:
+            if other != target and other in st.clusters:
+                moved.extend(self._absorb(st, target, other))
+        return moved
+
+    def split(self, tenant: str, case_id: str, alert_ids: Iterable[str]) -> str:
+        """Analyst split: move ``alert_ids`` out of ``case_id`` into a new case; returns its id."""
+        st = self._state(tenant)
+        src = st.clusters.get(case_id)
+        wanted = list(dict.fromkeys(alert_ids))
+        if src is None:
+            raise KeyError(f"case {case_id} is not open in memory")
+        missing = [a for a in wanted if st.members.get(a) is None or st.members[a].case_id != case_id]
+        if missing or not wanted or len(wanted) >= len(src.alerts):
+            raise ValueError("split needs some, but not all, of the case's own alerts")
+        new_id = case_id_for(tenant, "split\x1f" + "\x1f".join(sorted(wanted)))
+        st.seq += 1
+        moving = set(wanted)
+        keep = [a for a in src.alerts if a not in moving]
+        self._rebuild_cluster(st, case_id, keep, src.seq)
+        self._rebuild_cluster(st, new_id, wanted, st.seq)
+        for entry in st.dedup.values():
+            if entry.alert_id in moving:
+                entry.case_id = new_id
+        return new_id
+
+    def _rebuild_cluster(self, st: _TenantState, cid: str, alert_ids: list[str], seq: int) -> None:
+        old = st.clusters.get(cid)
+        if old is not None:
+            for key in old.ents:
+                st.index[key].pop(cid, None)
+                if not st.index[key]:
+                    del st.index[key]
+        members = [st.members[a] for a in alert_ids]
+        cluster = _Cluster(cid, seq, min(m.t0 for m in members), max(m.t1 for m in members), list(alert_ids), {})
+        for m in members:
+            m.case_id = cid
+            for key in m.keys:
+                iv = cluster.ents.get(key)
+                if iv is None:
+                    cluster.ents[key] = [m.t0, m.t1]
+                else:
+                    iv[0], iv[1] = min(iv[0], m.t0), max(iv[1], m.t1)
+        for key, iv in cluster.ents.items():
+            st.index.setdefault(key, {})[cid] = iv
+        st.clusters[cid] = cluster
+
+
+def _phrase(matched: list[tuple[EntityKey, float]]) -> str:
+    """``same user alice and host ws01 within 25 min``."""
+    best: dict[str, tuple[EntityKey, float]] = {}
+    for ent, gap in matched:
+        if ent.key not in best or gap < best[ent.key][1]:
+            best[ent.key] = (ent, gap)
+    items = sorted(best.values(), key=lambda x: (_KIND_ORDER.get(x[0].kind, 9), x[0].display))
+    words: list[str] = []
+    last_kind = None
+    for ent, _ in items[:4]:
+        words.append(ent.display if ent.kind == last_kind else f"{_label(ent)} {ent.display}")
+        last_kind = ent.kind
+    gap = max(g for _, g in best.values())
+    return f"same {joined_words(words)} {describe_gap(gap)}"
+
+
+def _label(ent: EntityKey) -> str:
+    if ent.kind == "ip":
+        return {"src": "source ip", "dst": "destination ip"}.get(ent.role or "", "ip")
+    return {"lineage": "process lineage"}.get(ent.kind, ent.kind)

@@ -1,0 +1,275 @@
+"""Entities of an alert as correlation keys, their specificity, and the alert's telemetry channel.
+
+An alert's ``entities`` (host, user, src/dst ip, process, hash, domain, ...) become
+normalized keys such as ``host:ws01`` or ``ip:203.0.113.9``.  Each key has a base weight
+(how strongly sharing it suggests one attack): a host, a user or a process lineage alone
+is enough to link two alerts; an address, a domain or a hash needs a second shared entity.
+Values that everyone shares (SYSTEM, loopback addresses, machine accounts) never link.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from openmdr.models.alert import Alert
+
+#: Channels a case spans (the issue's "endpoint, network, identity").
+CHANNELS: tuple[str, ...] = ("endpoint", "network", "identity", "cloud", "other")
+
+#: Base linking weight of each entity kind; alerts join a case when shared weights reach 1.
+KIND_WEIGHTS: dict[str, float] = {
+    "host": 1.0,
+    "user": 1.0,
+    "lineage": 1.0,
+    "ip": 0.5,
+    "domain": 0.5,
+    "hash": 0.5,
+}
+
+#: Account names every machine has: they say nothing about which attack an alert belongs to.
+GENERIC_USERS: frozenset[str] = frozenset(
+    {
+        "",
+        "-",
+        "n/a",
+        "na",
+        "none",
+        "null",
+        "unknown",
+        "system",
+        "local service",
+        "localservice",
+        "network service",
+        "networkservice",
+        "anonymous logon",
+        "anonymous",
+        "nobody",
+        "dwm-1",
+        "umfd-0",
+        "umfd-1",
+        "font driver host",
+        "window manager",
+    }
+)
+
+_ENDPOINT_CATEGORIES = (
+    "process",
+    "file",
+    "registry",
+    "image",
+    "driver",
+    "pipe",
+    "wmi",
+    "ps_",
+    "powershell",
+    "create_remote_thread",
+    "raw_access",
+    "sysmon",
+    "create_stream",
+)
+_NETWORK_WORDS = (
+    "zeek",
+    "suricata",
+    "firewall",
+    "dns",
+    "proxy",
+    "network",
+    "netflow",
+    "conn",
+    "http",
+    "beacon",
+    "exfil",
+    "scan",
+    "long_conn",
+    "tunnel",
+    "c2",
+    "lateral",
+    "ids",
+)
+_IDENTITY_WORDS = (
+    "logon",
+    "login",
+    "auth",
+    "kerberos",
+    "travel",
+    "brute",
+    "spray",
+    "country",
+    "privilege",
+    "account",
+    "okta",
+    "azure",
+    "m365",
+    "identity",
+    "ldap",
+    "credential",
+    "password",
+    "mfa",
+)
+_CLOUD_WORDS = ("cloudtrail", "aws", "gcp", "cloud")
+
+
+@dataclass(frozen=True, slots=True)
+class EntityKey:
+    """One normalized entity of an alert: ``kind`` (host/user/ip/domain/hash/lineage), value, display."""
+
+    kind: str
+    value: str
+    display: str
+    role: str | None = None  # src/dst for addresses
+
+    @property
+    def key(self) -> str:
+        """The index key, ``kind:value``."""
+        return f"{self.kind}:{self.value}"
+
+
+def _values(raw: Any) -> list[str]:
+    if raw is None:
+        return []
+    if isinstance(raw, (list, tuple, set, frozenset)):
+        return [str(v) for v in raw if v is not None and str(v) != ""]
+    text = str(raw)
+    return [text] if text else []
+
+
+def normalize_host(name: str) -> str:
+    """Host key: lower-case short name (``WS01.corp.local`` -> ``ws01``); addresses stay whole."""
+    text = name.strip().lower().rstrip(".")
+    if not text or _is_ip(text):
+        return text
+    return text.split(".", 1)[0]
+
+
+def normalize_user(name: str) -> str:
+    """User key: lower-case account without domain (``CORP\\Alice`` and ``alice@corp.com`` -> ``alice``)."""
+    text = name.strip().lower()
+    if "\\" in text:
+        text = text.rsplit("\\", 1)[1]
+    if "@" in text:
+        text = text.split("@", 1)[0]
+    return text
+
+
+def is_generic_user(user: str) -> bool:
+    """True for built-in and machine accounts that every host has (``SYSTEM``, ``WS01$``)."""
+    return user in GENERIC_USERS or user.endswith("$") or user.startswith("nt authority") or user.startswith("dwm-")
+
+
+@lru_cache(maxsize=65536)
+def _ip_info(text: str) -> tuple[str, bool, bool] | None:
+    """(normalized address, internal, linkable) or None when ``text`` is no address."""
+    try:
+        addr = ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
+        return None
+    linkable = not (addr.is_loopback or addr.is_unspecified or addr.is_multicast or addr.is_link_local)
+    if addr.version == 4 and str(addr).endswith(".255"):
+        linkable = False
+    return str(addr), addr.is_private, linkable
+
+
+def _is_ip(text: str) -> bool:
+    return _ip_info(text) is not None
+
+
+def basename(path: str) -> str:
+    """Last path component of a Windows or POSIX path, lower-cased (process names)."""
+    return path.replace("\\", "/").rsplit("/", 1)[-1].lower()
+
+
+def alert_entities(alert: Alert) -> list[EntityKey]:
+    """The alert's correlation keys, de-duplicated, in a stable order."""
+    ents = alert.entities or {}
+    out: dict[str, EntityKey] = {}
+
+    def add(kind: str, value: str, display: str, role: str | None = None) -> None:
+        key = f"{kind}:{value}"
+        if key not in out:
+            out[key] = EntityKey(kind, value, display, role)
+
+    hosts = []
+    for raw in _values(ents.get("host")):
+        host = normalize_host(raw)
+        if host and host not in ("localhost", "-"):
+            hosts.append(host)
+            add("host", host, raw)
+    for raw in _values(ents.get("user")):
+        user = normalize_user(raw)
+        if not is_generic_user(user):
+            add("user", user, raw)
+    for role in ("src_ip", "dst_ip"):
+        for raw in _values(ents.get(role)):
+            info = _ip_info(raw)
+            if info is not None and info[2]:
+                add("ip", info[0], info[0], role.removesuffix("_ip"))
+    for raw in _values(ents.get("domain")):
+        dom = raw.strip().lower().rstrip(".")
+        if dom and "." in dom:
+            add("domain", dom, dom)
+    for raw in _values(ents.get("hash")):
+        digest = raw.strip().lower()
+        if len(digest) >= 32:
+            add("hash", digest, digest)
+    processes = _values(ents.get("process"))
+    parents = _values(ents.get("parent_process"))
+    if hosts and processes:
+        parent = basename(parents[0]) if parents else ""
+        for proc in processes[:3]:
+            lineage = f"{parent} > {basename(proc)}" if parent else basename(proc)
+            add("lineage", f"{hosts[0]}|{lineage}", f"{lineage} on {hosts[0]}")
+    return list(out.values())
+
+
+def dedup_fingerprint(alert: Alert) -> str:
+    """What makes two alerts "the same": source, rule and the full entity set."""
+    parts = [alert.source, alert.rule_id]
+    for key in sorted(alert.entities or {}):
+        parts.append(f"{key}={'|'.join(sorted(_values(alert.entities[key])))}")
+    return "\x1f".join(parts)
+
+
+def alert_channel(alert: Alert) -> str:
+    """Which telemetry the alert came from: endpoint, network, identity, cloud or other.
+
+    ``details["channel"]`` wins when a source states it; otherwise the Sigma log source,
+    the analytic's name or the indicator's type decide.
+    """
+    details = alert.details or {}
+    stated = details.get("channel")
+    if isinstance(stated, str) and stated in CHANNELS:
+        return stated
+    logsource = details.get("logsource") if isinstance(details.get("logsource"), dict) else {}
+    words = " ".join(
+        str(x).lower()
+        for x in (alert.source, logsource.get("product"), logsource.get("service"), logsource.get("category"))
+        if x
+    )
+    if alert.source.startswith("analytics:"):
+        words = alert.source.lower()
+    if any(w in words for w in _CLOUD_WORDS):
+        return "cloud"
+    if any(w in words for w in _IDENTITY_WORDS):
+        return "identity"
+    if any(w in words for w in _ENDPOINT_CATEGORIES):
+        return "endpoint"
+    if any(w in words for w in _NETWORK_WORDS):
+        return "network"
+    if alert.source == "ioc":
+        kind = str(details.get("indicator_type", "")).lower()
+        return "endpoint" if "hash" in kind or "file" in kind else "network"
+    if logsource.get("product") in ("windows", "linux", "macos"):
+        return "endpoint" if logsource.get("service") != "security" else "identity"
+    return "other"
+
+
+def joined_words(items: Iterable[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    items = list(items)
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]

@@ -1,0 +1,280 @@
+"""The cross-tenant matrix: for every route and every role of tenant alpha, nothing of bravo is read or changed.
+
+Every route of the API is listed in :data:`ROUTES` with the attacks on it: naming bravo
+in the path, guessing bravo's ids under alpha's path, filters and bulk bodies carrying
+bravo's ids, exports, and SQL that tries to open bravo's lake files.  The test fails
+when a route exists that the matrix does not cover, when any attack answers 2xx with
+bravo's data or is not refused, and when anything of bravo differs afterwards.  A
+positive control (bravo's own admin and the provider admin reading the same URLs)
+shows the URLs are real.  It runs on SQLite and PostgreSQL (``state_url``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from openmdr.store.identity import ROLES
+
+from .conftest import PASSWORD, World, tenant_user
+
+A, B = "alpha", "bravo"
+#: Strings only bravo's data contains (its events, assets, owners, tokens, users).
+MARKERS = ("marker-bravo", "host-bravo", "owner-bravo", "edge-bravo", ".bravo")
+#: Routes that are not tenant data: service probes and the ingest endpoint (the token decides the tenant;
+#: tests/ingest covers it), sign-in/out and own password (they touch only the caller).
+EXEMPT = {
+    ("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/api/v1/ingest"), ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/logout"), ("POST", "/api/v1/me/password"),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Attack:
+    """One request an alpha user sends; ``must_refuse`` means any 2xx is a violation."""
+
+    method: str
+    url: str
+    body: Any = None
+    must_refuse: bool = True
+
+
+AttackBuilder = Callable[[World], list[Attack]]
+
+
+def _letter(w: World) -> int:
+    return w.letters[B][0]
+
+
+def _bravo_user() -> str:
+    return tenant_user("tenant_admin", B)
+
+
+def _bravo_token_id(w: World) -> int:
+    return w.identity.list_api_tokens(_bravo_user())[0].id
+
+
+def _tenant_body(name: str) -> dict[str, Any]:
+    return {"name": name, "display_name": "pwned", "networks": ["0.0.0.0/0"]}
+
+
+def _both(path: str, method: str = "GET", body: Any = None, alpha_refuse: bool = False) -> list[Attack]:
+    """The route under bravo's path (refused) and under alpha's (allowed, but must not show bravo)."""
+    return [Attack(method, path.format(t=B), body), Attack(method, path.format(t=A), body, must_refuse=alpha_refuse)]
+
+
+T = "/api/v1/tenants/{t}"
+ROUTES: dict[tuple[str, str], AttackBuilder] = {
+    ("GET", "/api/v1/tenants"): lambda w: [Attack("GET", "/api/v1/tenants", must_refuse=False)],
+    ("POST", "/api/v1/tenants"): lambda w: [Attack("POST", "/api/v1/tenants", _tenant_body("evil"))],
+    ("GET", "/api/v1/tenants/{tenant}"): lambda w: [Attack("GET", f"/api/v1/tenants/{B}")],
+    ("PUT", "/api/v1/tenants/{tenant}"): lambda w: [
+        Attack("PUT", f"/api/v1/tenants/{B}", _tenant_body(B)),
+        Attack("PUT", f"/api/v1/tenants/{A}", _tenant_body(B)),  # body names bravo under alpha's path
+    ],
+    ("DELETE", "/api/v1/tenants/{tenant}"): lambda w: [Attack("DELETE", f"/api/v1/tenants/{B}")],
+    ("GET", "/api/v1/tenants/{tenant}/assets"): lambda w: _both(T + "/assets"),
+    ("PUT", "/api/v1/tenants/{tenant}/assets"): lambda w: [
+        Attack("PUT", f"/api/v1/tenants/{B}/assets", [{"hostname": "host-bravo", "owner": "evil"}]),
+    ],
+    ("GET", "/api/v1/tenants/{tenant}/assets/{hostname}"): lambda w: [
+        Attack("GET", f"/api/v1/tenants/{B}/assets/host-bravo"),
+        Attack("GET", f"/api/v1/tenants/{A}/assets/host-bravo"),
+    ],
+    ("DELETE", "/api/v1/tenants/{tenant}/assets/{hostname}"): lambda w: [
+        Attack("DELETE", f"/api/v1/tenants/{B}/assets/host-bravo"),
+        Attack("DELETE", f"/api/v1/tenants/{A}/assets/host-bravo"),
+    ],
+    ("GET", "/api/v1/tenants/{tenant}/ingest-tokens"): lambda w: _both(T + "/ingest-tokens"),
+    ("POST", "/api/v1/tenants/{tenant}/ingest-tokens"): lambda w: [
+        Attack("POST", f"/api/v1/tenants/{B}/ingest-tokens", {"name": "evil"}),
+    ],
+    ("DELETE", "/api/v1/tenants/{tenant}/ingest-tokens/{name}"): lambda w: [
+        Attack("DELETE", f"/api/v1/tenants/{B}/ingest-tokens/edge-bravo"),
+        Attack("DELETE", f"/api/v1/tenants/{A}/ingest-tokens/edge-bravo"),
+    ],
+    ("GET", "/api/v1/tenants/{tenant}/users"): lambda w: _both(T + "/users"),
+    ("POST", "/api/v1/tenants/{tenant}/users"): lambda w: [
+        Attack("POST", f"/api/v1/tenants/{B}/users", {"username": "evil", "password": PASSWORD, "roles": ["tenant_admin"]}),
+    ],
+    ("GET", "/api/v1/tenants/{tenant}/users/{username}"): lambda w: [
+        Attack("GET", f"/api/v1/tenants/{B}/users/{_bravo_user()}"),
+        Attack("GET", f"/api/v1/tenants/{A}/users/{_bravo_user()}"),
+    ],
+    ("PATCH", "/api/v1/tenants/{tenant}/users/{username}"): lambda w: [
+        Attack("PATCH", f"/api/v1/tenants/{B}/users/{_bravo_user()}", {"disabled": True}),
+        Attack("PATCH", f"/api/v1/tenants/{A}/users/{_bravo_user()}", {"password": "x" * 20}),
+    ],
+    ("POST", "/api/v1/tenants/{tenant}/users/{username}/roles"): lambda w: [
+        Attack("POST", f"/api/v1/tenants/{B}/users/{tenant_user('customer_viewer', B)}/roles", {"role": "tenant_admin"}),
+        Attack("POST", f"/api/v1/tenants/{A}/users/{_bravo_user()}/roles", {"role": "customer_viewer"}),
+    ],
+    ("DELETE", "/api/v1/tenants/{tenant}/users/{username}/roles/{role}"): lambda w: [
+        Attack("DELETE", f"/api/v1/tenants/{B}/users/{_bravo_user()}/roles/tenant_admin"),
+        Attack("DELETE", f"/api/v1/tenants/{A}/users/{_bravo_user()}/roles/tenant_admin"),
+    ],
+    ("POST", "/api/v1/tenants/{tenant}/events/query"): lambda w: [
+        Attack("POST", f"/api/v1/tenants/{B}/events/query", {"sql": "SELECT * FROM events"}),
+        Attack("POST", f"/api/v1/tenants/{A}/events/query", {"sql": "SELECT * FROM events"}, must_refuse=False),
+        Attack("POST", f"/api/v1/tenants/{A}/events/query",
+               {"sql": f"SELECT * FROM read_parquet('{w.platform.lake.tenant_dir(B)}/*/*.parquet')"}),
+        Attack("POST", f"/api/v1/tenants/{A}/events/query",
+               {"sql": "SELECT * FROM read_parquet('../tenant=bravo/*/*.parquet')"}),
+    ],  # fmt: skip
+    ("GET", "/api/v1/tenants/{tenant}/dead-letters"): lambda w: [
+        *_both(T + "/dead-letters"),
+        Attack("GET", f"/api/v1/tenants/{A}/dead-letters?after_id=0&status=pending&limit=1000", must_refuse=False),
+    ],
+    ("GET", "/api/v1/tenants/{tenant}/dead-letters/{letter_id}"): lambda w: [
+        Attack("GET", f"/api/v1/tenants/{B}/dead-letters/{_letter(w)}"),
+        Attack("GET", f"/api/v1/tenants/{A}/dead-letters/{_letter(w)}"),
+    ],
+    ("GET", "/api/v1/tenants/{tenant}/dead-letters/{letter_id}/payload"): lambda w: [
+        Attack("GET", f"/api/v1/tenants/{B}/dead-letters/{_letter(w)}/payload"),
+        Attack("GET", f"/api/v1/tenants/{A}/dead-letters/{_letter(w)}/payload"),
+    ],
+    ("POST", "/api/v1/tenants/{tenant}/dead-letters/discard"): lambda w: [
+        Attack("POST", f"/api/v1/tenants/{B}/dead-letters/discard", {"ids": w.letters[B]}),
+        Attack("POST", f"/api/v1/tenants/{A}/dead-letters/discard", {"ids": w.letters[B]}),
+        Attack("POST", f"/api/v1/tenants/{A}/dead-letters/discard", {"ids": w.letters[A] + w.letters[B]}),
+    ],
+    ("GET", "/api/v1/tenants/{tenant}/audit"): lambda w: _both(T + "/audit"),
+    ("GET", "/api/v1/tenants/{tenant}/audit/export"): lambda w: _both(T + "/audit/export"),
+    ("GET", "/api/v1/me"): lambda w: [Attack("GET", "/api/v1/me", must_refuse=False)],
+    ("GET", "/api/v1/me/tokens"): lambda w: [Attack("GET", "/api/v1/me/tokens", must_refuse=False)],
+    ("POST", "/api/v1/me/tokens"): lambda w: [Attack("POST", "/api/v1/me/tokens", {"name": "x", "tenant": B})],
+    ("DELETE", "/api/v1/me/tokens/{token_id}"): lambda w: [Attack("DELETE", f"/api/v1/me/tokens/{_bravo_token_id(w)}")],
+    # provider-wide routes: a tenant role never reaches them
+    ("GET", "/api/v1/users"): lambda w: [Attack("GET", "/api/v1/users")],
+    ("POST", "/api/v1/users"): lambda w: [
+        Attack("POST", "/api/v1/users", {"username": "evil", "grants": [{"role": "tenant_admin", "tenant": B}]}),
+    ],
+    ("GET", "/api/v1/users/{username}"): lambda w: [Attack("GET", f"/api/v1/users/{_bravo_user()}")],
+    ("PATCH", "/api/v1/users/{username}"): lambda w: [Attack("PATCH", f"/api/v1/users/{_bravo_user()}", {"disabled": True})],
+    ("POST", "/api/v1/users/{username}/roles"): lambda w: [
+        Attack("POST", f"/api/v1/users/{_bravo_user()}/roles", {"role": "customer_viewer", "tenant": A}),
+        Attack("POST", f"/api/v1/users/{tenant_user('tenant_admin', A)}/roles", {"role": "tenant_admin", "tenant": B}),
+    ],
+    ("DELETE", "/api/v1/users/{username}/roles/{role}"): lambda w: [
+        Attack("DELETE", f"/api/v1/users/{_bravo_user()}/roles/tenant_admin?tenant={B}"),
+    ],
+    ("GET", "/api/v1/users/{username}/tokens"): lambda w: [Attack("GET", f"/api/v1/users/{_bravo_user()}/tokens")],
+    ("DELETE", "/api/v1/users/{username}/tokens/{token_id}"): lambda w: [
+        Attack("DELETE", f"/api/v1/users/{_bravo_user()}/tokens/{_bravo_token_id(w)}"),
+    ],
+    ("GET", "/api/v1/dead-letters"): lambda w: [Attack("GET", "/api/v1/dead-letters")],
+    ("GET", "/api/v1/audit"): lambda w: [Attack("GET", "/api/v1/audit")],
+    ("GET", "/api/v1/audit/verify"): lambda w: [Attack("GET", "/api/v1/audit/verify")],
+    ("GET", "/api/v1/audit/export"): lambda w: [Attack("GET", "/api/v1/audit/export")],
+    ("GET", "/metrics"): lambda w: [Attack("GET", "/metrics")],
+}  # fmt: skip
+
+#: Attackers: every role held in alpha, and a provider admin's token limited to alpha.
+ATTACKERS = [tenant_user(r, A) for r in ROLES if r != "provider_admin"] + ["root.alpha-token"]
+
+
+def app_routes(client: TestClient) -> set[tuple[str, str]]:
+    """Every (method, path) of the published OpenAPI document."""
+    paths = client.app.openapi()["paths"]  # type: ignore[attr-defined]
+    return {(method.upper(), path) for path, ops in paths.items() for method in ops}
+
+
+def bravo_snapshot(w: World) -> dict[str, Any]:
+    """Everything of bravo an attack could change."""
+    state = w.platform.state
+    users = w.identity.list_users(B)
+    return {
+        "tenant": state.get_tenant(B),
+        "assets": state.list_assets(B),
+        "ingest_tokens": [(t.name, t.revoked_at) for t in state.list_ingest_tokens(B)],
+        "users": [(u.username, u.disabled, u.grants) for u in users],
+        "api_tokens": [(t.id, t.revoked_at) for u in users for t in w.identity.list_api_tokens(u.username)],
+        "letters": [(d.id, d.status) for d in state.list_dead_letters(B, None)],
+        "audit": len(state.list_audit(B, limit=100_000)),
+        "tenants": [t.name for t in state.list_tenants()],
+    }
+
+
+def _call(client: TestClient, attack: Attack, headers: dict[str, str]) -> Any:
+    return client.request(attack.method, attack.url, json=attack.body, headers=headers)
+
+
+def test_matrix_covers_every_route(client: TestClient) -> None:
+    """A new route must be added to the matrix (or exempted with a reason)."""
+    served = app_routes(client)
+    assert served - EXEMPT - set(ROUTES) == set(), "routes missing from the cross-tenant matrix"
+    assert set(ROUTES) - served == set(), "matrix lists routes that no longer exist"
+
+
+def test_no_role_of_alpha_reads_or_changes_bravo(client: TestClient, world: World) -> None:
+    """Every attack of every alpha role is refused or returns nothing of bravo; bravo is unchanged."""
+    before = bravo_snapshot(world)
+    violations: list[str] = []
+    attempts = 0
+    for attacker in [*ATTACKERS, None]:
+        headers = world.headers(attacker) if attacker else {}
+        for (method, path), build in ROUTES.items():
+            for attack in build(world):
+                attempts += 1
+                response = _call(client, attack, headers)
+                who = attacker or "anonymous"
+                ok = 200 <= response.status_code < 300
+                if attacker is None and response.status_code != 401:
+                    violations.append(f"{who} {attack.method} {attack.url}: {response.status_code}, expected 401")
+                elif ok and attack.must_refuse:
+                    violations.append(f"{who} {attack.method} {attack.url}: {response.status_code} (not refused)")
+                elif not ok and response.status_code not in (400, 401, 403, 404):
+                    violations.append(f"{who} {attack.method} {attack.url}: unexpected {response.status_code}")
+                elif ok and any(m in response.text for m in MARKERS):
+                    violations.append(f"{who} {attack.method} {attack.url}: bravo data in the answer")
+    assert attempts > len(ROUTES) * len(ATTACKERS)
+    assert violations == [], "\n".join(violations)
+    assert bravo_snapshot(world) == before
+
+
+def test_id_guessing_answers_like_a_missing_id(client: TestClient, world: World) -> None:
+    """Under alpha's path, bravo's ids are indistinguishable from ids that do not exist."""
+    headers = world.headers(tenant_user("tenant_admin", A))
+    missing_letter = max(world.letters[A] + world.letters[B]) + 1000
+    pairs = [
+        (f"/api/v1/tenants/{A}/dead-letters/{_letter(world)}", f"/api/v1/tenants/{A}/dead-letters/{missing_letter}"),
+        (f"/api/v1/tenants/{A}/assets/host-bravo", f"/api/v1/tenants/{A}/assets/host-nowhere"),
+        (f"/api/v1/tenants/{A}/users/{_bravo_user()}", f"/api/v1/tenants/{A}/users/nobody"),
+    ]
+    for guessed, missing in pairs:
+        a, b = client.get(guessed, headers=headers), client.get(missing, headers=headers)
+        assert a.status_code == b.status_code == 404
+    # a tenant one may not read answers 403 whether it exists or not: no existence oracle
+    assert client.get(f"/api/v1/tenants/{B}", headers=headers).status_code == 403
+    assert client.get("/api/v1/tenants/no-such", headers=headers).status_code == 403
+
+
+def test_positive_control_bravo_reads_its_own(client: TestClient, world: World) -> None:
+    """The URLs of the matrix are real: bravo's admin and the provider admin get bravo's data there."""
+    for reader in (tenant_user("tenant_admin", B), "root"):
+        headers = world.headers(reader)
+        for url in (f"/api/v1/tenants/{B}/assets", f"/api/v1/tenants/{B}/assets/host-bravo",
+                    f"/api/v1/tenants/{B}/ingest-tokens", f"/api/v1/tenants/{B}/users",
+                    f"/api/v1/tenants/{B}/dead-letters/{_letter(world)}/payload", f"/api/v1/tenants/{B}/audit/export"):  # fmt: skip
+            response = client.get(url, headers=headers)
+            assert response.status_code == 200, (reader, url, response.text)
+            assert any(m in response.text for m in MARKERS), (reader, url)
+        rows = client.post(f"/api/v1/tenants/{B}/events/query", json={"sql": "SELECT message FROM events"},
+                           headers=headers).json()["rows"]  # fmt: skip
+        assert {"message": "marker-bravo"} in rows
+
+
+def test_provider_routes_serve_provider_roles(client: TestClient, world: World) -> None:
+    """Cross-tenant reads exist for provider-wide roles on the routes meant for them."""
+    root = world.headers("root")
+    users = {u["username"] for u in client.get("/api/v1/users", headers=root).json()}
+    assert {tenant_user("tenant_admin", A), _bravo_user()} <= users
+    tenants = {r["tenant"] for r in client.get("/api/v1/audit?limit=10000", headers=world.headers("auditor.all")).json()}
+    assert {A, B} <= tenants
+    soc = {t["name"] for t in client.get("/api/v1/tenants", headers=world.headers("soc.all")).json()}
+    assert soc == {A, B}
+    assert client.get("/api/v1/users", headers=world.headers("soc.all")).status_code == 403
+    assert client.get("/api/v1/audit/verify", headers=world.headers("auditor.all")).json()["ok"] is True
