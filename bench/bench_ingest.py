@@ -76,8 +76,8 @@ def build_dataset(path: Path, events: int) -> dict[str, int]:
                 out.write(orjson.dumps(obj) + b"\n")
                 system["EventRecordID"] = original
                 written["winevent_json"] += 1
-            for row in flat[: max(1, len(flat) // 4)]:
-                row["RecordNumber"] = replica
+            for j, row in enumerate(flat[: max(1, len(flat) // 4)]):
+                row["RecordNumber"] = replica * 1_000_000 + j  # distinct: the natural key includes it
                 out.write(orjson.dumps(row) + b"\n")
                 written["winlogbeat_json"] += 1
                 if sum(written.values()) >= events:

@@ -182,7 +182,9 @@ class DetectionFlow:
         if not batch:
             return
         for alert in batch:
-            self.stats.alerts[alert.source.split(":", 1)[0] if alert.source.startswith("analytics") else alert.source] += 1
+            self.stats.alerts[
+                alert.source.split(":", 1)[0] if alert.source.startswith("analytics") else alert.source
+            ] += 1
         self.bus.publish(TOPIC_ALERTS, [a.to_json_dict() for a in batch])
 
     def on_alerts(self, messages: list[dict[str, Any]]) -> None:
@@ -216,7 +218,9 @@ class DetectionFlow:
                 self.stats.actions[str(getattr(action, "state", getattr(action, "status", "recorded")))] += 1
             if actions:
                 self.bus.publish(TOPIC_ACTIONS, [action_to_message(a) for a in actions])
-            contained = self.contained_when(result) if self.contained_when else bool(getattr(result, "contained", False))
+            contained = (
+                self.contained_when(result) if self.contained_when else bool(getattr(result, "contained", False))
+            )
             if contained and case.sla.contained_at is None:
                 self._guard("respond", lambda c=case: self.cases.mark_contained(  # type: ignore[union-attr]
                     c.tenant, c.case_id, actor="automation", at=self.clock()), None)  # fmt: skip

@@ -21,10 +21,11 @@ from typing import Protocol
 
 from openmdr.bus import TOPIC_EVENTS, Bus
 from openmdr.enrich import Enricher, GeoLocator
+from openmdr.ingest.batching import relaxed_gc
 from openmdr.models import Event, ParseError, RawRecord, Rejection, events_to_table, make_event_id
 from openmdr.normalize import MAX_RECORD_BYTES, get_parser
 from openmdr.store.lake import EventLake
-from openmdr.store.state import StateStore
+from openmdr.store.state import StateStore, reason_key
 
 
 @dataclass(slots=True)
@@ -79,8 +80,8 @@ class UnknownTenantError(LookupError):
 
 
 def _reason_key(reason: str) -> str:
-    """Group rejection reasons for summaries: the text before any detail after a colon."""
-    return reason.split(":", 1)[0][:80]
+    """Group rejection reasons for summaries (the same groups as the dead-letter store)."""
+    return reason_key(reason)
 
 
 def parse_record(record: RawRecord, tenant: str, ingested_at: datetime) -> Event | Rejection:
@@ -174,6 +175,12 @@ class IngestPipeline:
         """
         if tenant:
             self.enricher(tenant)  # fail fast on unknown tenants
+        with relaxed_gc():
+            return self._submit(tenant, items, on_batch)
+
+    def _submit(
+        self, tenant: str, items: Iterable[RawRecord | Rejection], on_batch: Callable[[IngestReport], None] | None
+    ) -> IngestReport:
         report = IngestReport()
         started = time.perf_counter()
         events: list[Event] = []

@@ -21,8 +21,10 @@ from openmdr.store.state import StateStore
 if TYPE_CHECKING:
     from openmdr.correlate import CaseService
     from openmdr.detect.analytics.service import AnalyticsService
+    from openmdr.intel import IndicatorMatcher
     from openmdr.respond.service import ResponseService
     from openmdr.store.identity import IdentityStore
+    from openmdr.store.intel import IntelStore
 
 
 class Platform:
@@ -89,6 +91,20 @@ class Platform:
         from openmdr.respond.wiring import build_response_service
 
         return build_response_service(self)
+
+    @cached_property
+    def intel(self) -> IntelStore:
+        """Threat-intel state: indicators, allow-lists, feeds, sharing proposals, retro-hunts, leaks."""
+        from openmdr.store.intel import IntelStore
+
+        return IntelStore(self.state)
+
+    @cached_property
+    def indicator_matcher(self) -> IndicatorMatcher:
+        """Every active indicator, for live matching (call ``refresh()`` when indicators change)."""
+        from openmdr.intel import IndicatorMatcher
+
+        return IndicatorMatcher.from_store(self.intel)
 
     @cached_property
     def pipeline(self) -> IngestPipeline:

@@ -88,12 +88,27 @@ def conn(
     )
 
 
-def dns(t: float, src: str, query: str, qtype: str = "A", resolver: str = "10.0.0.2", tenant: str = "acme") -> Event:
-    """One Zeek dns record at ``DAY0 + t`` seconds."""
+def dns(
+    t: float,
+    src: str,
+    query: str,
+    qtype: str = "A",
+    resolver: str = "10.0.0.2",
+    tenant: str = "acme",
+    rcode: str = "NOERROR",
+) -> Event:
+    """One Zeek dns record at ``DAY0 + t`` seconds (``rcode`` as Zeek's ``rcode_name``)."""
     return Event(
         time=at(t),
         source_format="zeek_tsv",
-        fields={"ts": T0 + t, "query": query, "qtype_name": qtype, "id.orig_h": src, "id.resp_h": resolver},
+        fields={
+            "ts": T0 + t,
+            "query": query,
+            "qtype_name": qtype,
+            "rcode_name": rcode,
+            "id.orig_h": src,
+            "id.resp_h": resolver,
+        },
         tenant=tenant,
         event_id=_eid("dns"),
         product="zeek",
@@ -187,4 +202,27 @@ def file_access(t: float, user: str, path: str = r"\\fs01\share\doc.xlsx", tenan
         host="fs01",
         user=user,
         file_path=path,
+    )
+
+
+def ssl(t: float, src: str, dst: str, server_name: str, tenant: str = "acme") -> Event:
+    """One Zeek ssl record (TLS handshake with SNI ``server_name``) at ``DAY0 + t`` seconds."""
+    return Event(
+        time=at(t),
+        source_format="zeek_tsv",
+        fields={"ts": T0 + t, "id.orig_h": src, "id.resp_h": dst, "id.resp_p": 443, "server_name": server_name},
+        tenant=tenant,
+        event_id=_eid("ssl"),
+        product="zeek",
+        service="ssl",
+        event_code="ssl",
+        action="ssl",
+        src_ip=src,
+        src_port=50000,
+        dst_ip=dst,
+        dst_port=443,
+        protocol="tcp",
+        domain=server_name,
+        src_internal=_internal(src),
+        dst_internal=_internal(dst),
     )

@@ -68,6 +68,21 @@ def test_suricata_eve_vertical_scan() -> None:
     assert all(a.entities["dst_ip"] == "192.168.1.129" for a in alerts if a.source == "analytics:scan_vertical")
 
 
+def test_simda_dga_capture() -> None:
+    # the README of 005 names DGA traffic of the Simda bot: the dual-stack victim's IPv6 address
+    # asks for over a hundred generated .com domains within the hour
+    tenant = TenantInfo(name="capture")
+    events = []
+    for name in ("conn.log", "dns.log"):
+        events += load_capture(dataset(f"zeek/005-zeek-scenario-malicious/{name}"), tenant).events
+    events.sort(key=lambda e: e.time)
+    alerts = AnalyticsEngine(tenants=[tenant]).analyze(events)
+    assert [(a.source, a.entities["src_ip"]) for a in alerts] == [
+        ("analytics:dga", "fd77:48a1:c0bb:0:b96c:506d:6c7f:e8be")
+    ]
+    assert alerts[0].details["nx_registered_domains"] >= 100 and alerts[0].severity == "high"
+
+
 @pytest.mark.parametrize(
     "relative",
     ["zeek/005-zeek-scenario-malicious/conn.log", "zeek/006-zeek-scenario-ssh/conn.log"],

@@ -288,3 +288,17 @@ def test_cloud_console_login_is_a_logon_but_other_api_calls_are_not() -> None:
     assert run(probes) == []  # API errors are not failed logons
     logins = [cloud(10 * i, "ConsoleLogin", "failure") for i in range(20)]
     assert by_source(run(logins), "brute_force_source")[0].details["failures"] == 20
+
+
+def test_linux_useradd_is_an_account_creation() -> None:
+    event = _auth(
+        0,
+        source_format="syslog",
+        product="linux",
+        service="useradd",
+        host="web01",
+        message="new user: name=backdoor, UID=1001, GID=1001, home=/home/backdoor, shell=/bin/bash, from=/dev/pts/0",
+    )
+    alerts = by_source(run([event]), "account_created")
+    assert len(alerts) == 1
+    assert alerts[0].details["account"] == "backdoor" and alerts[0].attack == ["T1136.001"]

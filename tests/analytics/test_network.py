@@ -8,7 +8,7 @@ import string
 from openmdr.detect.analytics import AnalyticsEngine, AnalyticsSettings
 from openmdr.models import Alert, AssetInfo, Event, TenantInfo
 
-from .builders import conn, dns
+from .builders import conn, dns, ssl
 
 ACME = TenantInfo(name="acme")
 HOUR = 3600.0
@@ -87,6 +87,20 @@ def test_popular_destination_is_not_a_beacon() -> None:
 def test_beacon_allow_list() -> None:
     settings = AnalyticsSettings(beacon={"allow_cidrs": ["185.100.87.0/24"]})
     assert of(run(hand_built_beacon(), settings), "beacon") == []
+
+
+def test_beacon_names_its_destination_and_domain_allow_list() -> None:
+    events = [*hand_built_beacon(), ssl(55, "10.1.1.10", C2, "cdn.telemetry-sync.example")]
+    alerts = of(run(events), "beacon")
+    assert len(alerts) == 1
+    assert alerts[0].entities["domain"] == "cdn.telemetry-sync.example"
+    assert alerts[0].details["server_names"] == ["cdn.telemetry-sync.example"]
+    assert f"{C2} (cdn.telemetry-sync.example)" in (alerts[0].explanation or "")
+    # the name rows are not connections: the score is the one of the pair alone
+    assert alerts[0].details["score"] == 0.996 and alerts[0].details["connections"] == 24
+    # an allow-listed parent domain covers its subdomains; an unrelated one does not
+    assert of(run(events, AnalyticsSettings(beacon={"allow_domains": ["telemetry-sync.example"]})), "beacon") == []
+    assert len(of(run(events, AnalyticsSettings(beacon={"allow_domains": ["sync.example"]})), "beacon")) == 1
 
 
 def test_multicast_is_never_a_beacon() -> None:
@@ -245,6 +259,55 @@ def test_dns_txt_flood() -> None:
     events = [dns(i * 10, "10.0.0.9", "cmd.example-c2.net", "TXT") for i in range(250)]
     alerts = of(run(events), "dns_tunnel")
     assert len(alerts) == 1 and alerts[0].details["txt_null_queries"] == 250
+
+
+def _generated(i: int) -> str:
+    """A pseudo-random 10-letter name, as a domain-generation algorithm makes them."""
+    rng = random.Random(i)
+    return "".join(rng.choice(string.ascii_lowercase) for _ in range(10))
+
+
+def test_dga_counts_distinct_nonexistent_registered_domains() -> None:
+    infected = [dns(60 * i, "10.0.0.7", f"{_generated(i)}.com", rcode="NXDOMAIN") for i in range(30)]
+    infected.append(dns(1900, "10.0.0.7", "www.example.com"))  # its normal lookups do not matter
+    # a host retrying one broken name, and one whose search suffix makes every name fail under one domain
+    noisy = [dns(10 * i, "10.0.0.8", "printer.old-vendor.com", rcode="NXDOMAIN") for i in range(100)]
+    noisy += [dns(10 * i + 5, "10.0.0.8", f"host{i}.corp.example.net", rcode="NXDOMAIN") for i in range(100)]
+    noisy += [dns(10 * i + 7, "10.0.0.8", f"{_generated(1000 + i)}.local", rcode="NXDOMAIN") for i in range(50)]
+    alerts = of(run(infected + noisy), "dga")
+    assert len(alerts) == 1
+    a = alerts[0]
+    assert a.entities["src_ip"] == "10.0.0.7" and a.attack == ["T1568.002"]
+    assert a.details["nx_registered_domains"] == 30 and a.details["nx_answers"] == 30
+    assert a.details["mean_label_length"] == 10.0
+    assert a.severity == "medium" and len(a.evidence) == 30
+    assert "30 distinct registered domains" in (a.explanation or "")
+    assert of(run(infected[:24]), "dga") == []  # 24 < 25
+
+
+def test_dga_from_suricata_nxdomain_answers() -> None:
+    from .builders import _eid, at
+
+    def answer(t: float, name: str) -> Event:
+        return Event(
+            time=at(t),
+            source_format="suricata_eve",
+            fields={"dns.type": "answer", "dns.rrname": name, "dns.rcode": "NXDOMAIN"},
+            tenant="acme",
+            event_id=_eid("eve"),
+            product="suricata",
+            service="dns",
+            src_ip="192.168.1.50",
+            dst_ip="192.168.1.1",
+            dst_port=53,
+            protocol="udp",
+            domain=name,
+            src_internal=True,
+            dst_internal=True,
+        )
+
+    alerts = of(run([answer(10 * i, f"{_generated(i)}.net") for i in range(40)]), "dga")
+    assert [a.details["nx_registered_domains"] for a in alerts] == [40]
 
 
 # ------------------------------------------------------------------------------ shadow IT

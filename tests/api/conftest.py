@@ -14,9 +14,13 @@ from fastapi.testclient import TestClient
 
 from openmdr.api.app import create_app
 from openmdr.config import load_settings
-from openmdr.models import AssetInfo, RawRecord, TenantInfo
+from openmdr.models import Alert, AssetInfo, RawRecord, TenantInfo
+from openmdr.models.action import ActionRecord
+from openmdr.models.indicator import Indicator
 from openmdr.runtime import Platform
 from openmdr.store.identity import ROLES, Grant, IdentityStore
+from openmdr.store.response import ResponseStore
+from openmdr.store.rules import RuleStore
 
 PASSWORD = "correct horse battery staple"
 TENANTS = ("alpha", "bravo")
@@ -86,6 +90,10 @@ class World:
     tokens: dict[str, str] = field(default_factory=dict)  # username -> API token secret
     letters: dict[str, list[int]] = field(default_factory=dict)  # tenant -> dead-letter ids
     ingest_tokens: dict[str, str] = field(default_factory=dict)  # tenant -> ingest token name
+    alerts: dict[str, list[str]] = field(default_factory=dict)  # tenant -> alert ids
+    cases: dict[str, list[str]] = field(default_factory=dict)  # tenant -> case ids
+    exceptions: dict[str, int] = field(default_factory=dict)  # tenant -> rule exception id
+    indicators: dict[str, str] = field(default_factory=dict)  # tenant -> indicator id
 
     def headers(self, username: str) -> dict[str, str]:
         """Bearer headers of the user's API token."""
@@ -114,11 +122,17 @@ def build_world(platform: Platform, identity: IdentityStore) -> World:
         state.upsert_assets(tenant, [AssetInfo(f"host-{tenant}", ("10.0.0.1",), owner=f"owner-{tenant}")], "test")
         state.create_ingest_token(tenant, f"edge-{tenant}", "test")
         world.ingest_tokens[tenant] = f"edge-{tenant}"
-        good = RawRecord(f'{{"message": "marker-{tenant}", "host": "host-{tenant}"}}'.encode(), "json", f"t:{tenant}")
+        good = RawRecord(
+            f'{{"@timestamp": "2026-12-01T10:00:00Z", "message": "marker-{tenant}", "host": "host-{tenant}"}}'.encode(),
+            "json",
+            f"t:{tenant}",
+        )
         bad = RawRecord(f"not json marker-{tenant}".encode(), "json", f"t:{tenant}:bad")
-        platform.pipeline.submit(tenant, [good, bad])
+        report = platform.pipeline.submit(tenant, [good, bad])
+        assert (report.stored, report.rejected) == (1, 1)
         world.letters[tenant] = [d.id for d in state.list_dead_letters(tenant)]
         assert world.letters[tenant], "the malformed record must be dead-lettered"
+        add_domain_data(world, tenant)
         for role in ROLES:
             if role == "provider_admin":
                 continue
@@ -128,6 +142,40 @@ def build_world(platform: Platform, identity: IdentityStore) -> World:
     world.add_user("auditor.all", [Grant("auditor")])
     world.add_user("root.alpha-token", [Grant("provider_admin")], tenant="alpha")
     return world
+
+
+EXCEPTION = """
+title: marker-{tenant} exception
+filter:
+    rules: [rule-{tenant}]
+    selection: {{User: svc_backup}}
+    condition: not selection
+"""
+
+
+def add_domain_data(world: World, tenant: str) -> None:
+    """Alerts grouped into a case, a response action waiting for approval, a rule override, an indicator."""
+    platform = world.platform
+    seen = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    alerts = [
+        Alert(tenant, f"rule-{tenant}-{i}", f"marker-{tenant} alert {i}", "high", "sigma", seen, seen,
+              entities={"host": f"host-{tenant}", "user": f"user-{tenant}"}, attack=["T1059.001"], evidence=[f"ev{i}"])
+        for i in range(3)
+    ]  # fmt: skip
+    platform.cases.add_alerts(alerts)
+    world.alerts[tenant] = [a.alert_id for a in alerts]
+    world.cases[tenant] = sorted({c.case_id for c in platform.cases.list(tenant)})
+    assert world.cases[tenant], "the alerts must form a case"
+    now = datetime.now(UTC)
+    action = ActionRecord(f"act-{tenant}", tenant, "isolate_host", f"host-{tenant}", "awaiting_approval", "approve",
+                          f"marker-{tenant}", 0, case_id=world.cases[tenant][0], requested_at=now, updated_at=now,
+                          deadline_at=now + timedelta(hours=1), approvals_required=1)  # fmt: skip
+    ResponseStore(platform.state).insert_action(action, f"k-{tenant}", "test", "response.action.awaiting_approval", {})
+    rules = RuleStore(platform.state)
+    rules.set_enabled(tenant, f"rule-{tenant}-0", False, "test")
+    world.exceptions[tenant] = rules.add_exception(tenant, EXCEPTION.format(tenant=tenant), "test").id
+    platform.intel.upsert_indicators([Indicator("domain", f"marker-{tenant}.example", tenant=tenant)], "test")
+    world.indicators[tenant] = Indicator("domain", f"marker-{tenant}.example", tenant=tenant).id
 
 
 @pytest.fixture()

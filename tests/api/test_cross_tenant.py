@@ -18,10 +18,12 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from openmdr.store.identity import ROLES
+from openmdr.store.rules import RuleStore
 
 from .conftest import PASSWORD, World, tenant_user
 
 A, B = "alpha", "bravo"
+ADMIN = "tenant_admin"
 #: Strings only bravo's data contains (its events, assets, owners, tokens, users).
 MARKERS = ("marker-bravo", "host-bravo", "owner-bravo", "edge-bravo", ".bravo")
 #: Routes that are not tenant data: service probes and the ingest endpoint (the token decides the tenant;
@@ -98,7 +100,7 @@ ROUTES: dict[tuple[str, str], AttackBuilder] = {
     ],
     ("GET", "/api/v1/tenants/{tenant}/users"): lambda w: _both(T + "/users"),
     ("POST", "/api/v1/tenants/{tenant}/users"): lambda w: [
-        Attack("POST", f"/api/v1/tenants/{B}/users", {"username": "evil", "password": PASSWORD, "roles": ["tenant_admin"]}),
+        Attack("POST", f"/api/v1/tenants/{B}/users", {"username": "evil", "password": PASSWORD, "roles": [ADMIN]}),
     ],
     ("GET", "/api/v1/tenants/{tenant}/users/{username}"): lambda w: [
         Attack("GET", f"/api/v1/tenants/{B}/users/{_bravo_user()}"),
@@ -109,7 +111,7 @@ ROUTES: dict[tuple[str, str], AttackBuilder] = {
         Attack("PATCH", f"/api/v1/tenants/{A}/users/{_bravo_user()}", {"password": "x" * 20}),
     ],
     ("POST", "/api/v1/tenants/{tenant}/users/{username}/roles"): lambda w: [
-        Attack("POST", f"/api/v1/tenants/{B}/users/{tenant_user('customer_viewer', B)}/roles", {"role": "tenant_admin"}),
+        Attack("POST", f"/api/v1/tenants/{B}/users/{tenant_user('customer_viewer', B)}/roles", {"role": ADMIN}),
         Attack("POST", f"/api/v1/tenants/{A}/users/{_bravo_user()}/roles", {"role": "customer_viewer"}),
     ],
     ("DELETE", "/api/v1/tenants/{tenant}/users/{username}/roles/{role}"): lambda w: [
@@ -119,11 +121,17 @@ ROUTES: dict[tuple[str, str], AttackBuilder] = {
     ("POST", "/api/v1/tenants/{tenant}/events/query"): lambda w: [
         Attack("POST", f"/api/v1/tenants/{B}/events/query", {"sql": "SELECT * FROM events"}),
         Attack("POST", f"/api/v1/tenants/{A}/events/query", {"sql": "SELECT * FROM events"}, must_refuse=False),
-        Attack("POST", f"/api/v1/tenants/{A}/events/query",
-               {"sql": f"SELECT * FROM read_parquet('{w.platform.lake.tenant_dir(B)}/*/*.parquet')"}),
-        Attack("POST", f"/api/v1/tenants/{A}/events/query",
-               {"sql": "SELECT * FROM read_parquet('../tenant=bravo/*/*.parquet')"}),
-    ],  # fmt: skip
+        Attack(
+            "POST",
+            f"/api/v1/tenants/{A}/events/query",
+            {"sql": f"SELECT * FROM read_parquet('{w.platform.lake.tenant_dir(B)}/*/*.parquet')"},
+        ),
+        Attack(
+            "POST",
+            f"/api/v1/tenants/{A}/events/query",
+            {"sql": "SELECT * FROM read_parquet('../tenant=bravo/*/*.parquet')"},
+        ),
+    ],
     ("GET", "/api/v1/tenants/{tenant}/dead-letters"): lambda w: [
         *_both(T + "/dead-letters"),
         Attack("GET", f"/api/v1/tenants/{A}/dead-letters?after_id=0&status=pending&limit=1000", must_refuse=False),
@@ -153,7 +161,9 @@ ROUTES: dict[tuple[str, str], AttackBuilder] = {
         Attack("POST", "/api/v1/users", {"username": "evil", "grants": [{"role": "tenant_admin", "tenant": B}]}),
     ],
     ("GET", "/api/v1/users/{username}"): lambda w: [Attack("GET", f"/api/v1/users/{_bravo_user()}")],
-    ("PATCH", "/api/v1/users/{username}"): lambda w: [Attack("PATCH", f"/api/v1/users/{_bravo_user()}", {"disabled": True})],
+    ("PATCH", "/api/v1/users/{username}"): lambda w: [
+        Attack("PATCH", f"/api/v1/users/{_bravo_user()}", {"disabled": True}),
+    ],
     ("POST", "/api/v1/users/{username}/roles"): lambda w: [
         Attack("POST", f"/api/v1/users/{_bravo_user()}/roles", {"role": "customer_viewer", "tenant": A}),
         Attack("POST", f"/api/v1/users/{tenant_user('tenant_admin', A)}/roles", {"role": "tenant_admin", "tenant": B}),
@@ -170,7 +180,106 @@ ROUTES: dict[tuple[str, str], AttackBuilder] = {
     ("GET", "/api/v1/audit/verify"): lambda w: [Attack("GET", "/api/v1/audit/verify")],
     ("GET", "/api/v1/audit/export"): lambda w: [Attack("GET", "/api/v1/audit/export")],
     ("GET", "/metrics"): lambda w: [Attack("GET", "/metrics")],
-}  # fmt: skip
+    # cases and alerts
+    ("GET", "/api/v1/cases"): lambda w: [
+        Attack("GET", "/api/v1/cases?limit=1000", must_refuse=False),
+        Attack("GET", "/api/v1/cases?open_only=true&min_severity=low", must_refuse=False),
+    ],
+    ("GET", "/api/v1/tenants/{tenant}/cases"): lambda w: _both(T + "/cases"),
+    ("POST", "/api/v1/tenants/{tenant}/cases/merge"): lambda w: [
+        Attack("POST", f"/api/v1/tenants/{B}/cases/merge", {"case_ids": w.cases[B] * 2}),
+        Attack("POST", f"/api/v1/tenants/{A}/cases/merge", {"case_ids": [w.cases[A][0], w.cases[B][0]]}),
+    ],
+    ("GET", "/api/v1/tenants/{tenant}/cases/{case_id}"): lambda w: _case_attacks(w, "GET", ""),
+    ("GET", "/api/v1/tenants/{tenant}/cases/{case_id}/timeline"): lambda w: [
+        *_case_attacks(w, "GET", "/timeline"),
+        *_case_attacks(w, "GET", "/timeline?with_events=true"),
+    ],
+    ("GET", "/api/v1/tenants/{tenant}/cases/{case_id}/alerts"): lambda w: _case_attacks(w, "GET", "/alerts"),
+    ("POST", "/api/v1/tenants/{tenant}/cases/{case_id}/acknowledge"): lambda w: _case_attacks(
+        w, "POST", "/acknowledge"
+    ),
+    ("POST", "/api/v1/tenants/{tenant}/cases/{case_id}/resolve"): lambda w: _case_attacks(
+        w, "POST", "/resolve", {"resolution": "benign"}
+    ),
+    ("POST", "/api/v1/tenants/{tenant}/cases/{case_id}/reopen"): lambda w: _case_attacks(w, "POST", "/reopen", {}),
+    ("POST", "/api/v1/tenants/{tenant}/cases/{case_id}/assign"): lambda w: _case_attacks(
+        w, "POST", "/assign", {"assignee": "mallory"}
+    ),
+    ("POST", "/api/v1/tenants/{tenant}/cases/{case_id}/notes"): lambda w: _case_attacks(
+        w, "POST", "/notes", {"text": "pwned"}
+    ),
+    ("POST", "/api/v1/tenants/{tenant}/cases/{case_id}/split"): lambda w: _case_attacks(
+        w, "POST", "/split", {"alert_ids": w.alerts[B][:1]}
+    ),
+    ("GET", "/api/v1/tenants/{tenant}/alerts"): lambda w: [
+        *_both(T + "/alerts"),
+        Attack("GET", f"/api/v1/tenants/{A}/alerts?case_id={w.cases[B][0]}", must_refuse=False),
+        Attack("GET", f"/api/v1/tenants/{A}/alerts?rule_id=rule-bravo-1&limit=1000", must_refuse=False),
+    ],
+    ("GET", "/api/v1/tenants/{tenant}/alerts/{alert_id}"): lambda w: [
+        Attack("GET", f"/api/v1/tenants/{B}/alerts/{w.alerts[B][0]}"),
+        Attack("GET", f"/api/v1/tenants/{A}/alerts/{w.alerts[B][0]}"),
+    ],
+    # response
+    ("GET", "/api/v1/tenants/{tenant}/actions"): lambda w: [
+        *_both(T + "/actions"),
+        Attack("GET", f"/api/v1/tenants/{A}/actions?case_id={w.cases[B][0]}", must_refuse=False),
+    ],
+    ("GET", "/api/v1/tenants/{tenant}/actions/{action_id}"): lambda w: _action_attacks("GET", ""),
+    ("POST", "/api/v1/tenants/{tenant}/actions/{action_id}/approve"): lambda w: _action_attacks("POST", "/approve", {}),
+    ("POST", "/api/v1/tenants/{tenant}/actions/{action_id}/deny"): lambda w: _action_attacks("POST", "/deny", {}),
+    ("POST", "/api/v1/tenants/{tenant}/actions/{action_id}/rollback"): lambda w: _action_attacks(
+        "POST", "/rollback", {}
+    ),
+    ("GET", "/api/v1/tenants/{tenant}/response-policy"): lambda w: [
+        Attack("GET", f"/api/v1/tenants/{B}/response-policy")
+    ],
+    ("PUT", "/api/v1/tenants/{tenant}/response-policy"): lambda w: [
+        Attack("PUT", f"/api/v1/tenants/{B}/response-policy", {"policy": {"rules": []}}),
+    ],
+    # rules and indicators
+    ("GET", "/api/v1/rules/versions"): lambda w: [Attack("GET", "/api/v1/rules/versions")],
+    ("POST", "/api/v1/rules/versions"): lambda w: [
+        Attack("POST", "/api/v1/rules/versions", {"files": [{"path": "x.yml", "text": "title: x"}]}),
+    ],
+    ("POST", "/api/v1/rules/versions/{version}/activate"): lambda w: [
+        Attack("POST", "/api/v1/rules/versions/1/activate")
+    ],
+    ("GET", "/api/v1/tenants/{tenant}/rules/overrides"): lambda w: _both(T + "/rules/overrides"),
+    ("PUT", "/api/v1/tenants/{tenant}/rules/overrides/{rule_id}"): lambda w: [
+        Attack("PUT", f"/api/v1/tenants/{B}/rules/overrides/rule-bravo-0", {"enabled": True}),
+    ],
+    ("POST", "/api/v1/tenants/{tenant}/rules/exceptions"): lambda w: [
+        Attack("POST", f"/api/v1/tenants/{B}/rules/exceptions", {"filter": "title: x"}),
+    ],
+    ("DELETE", "/api/v1/tenants/{tenant}/rules/exceptions/{exception_id}"): lambda w: [
+        Attack("DELETE", f"/api/v1/tenants/{B}/rules/exceptions/{w.exceptions[B]}"),
+        Attack("DELETE", f"/api/v1/tenants/{A}/rules/exceptions/{w.exceptions[B]}"),
+    ],
+    ("GET", "/api/v1/indicators"): lambda w: [Attack("GET", "/api/v1/indicators")],
+    ("GET", "/api/v1/tenants/{tenant}/indicators"): lambda w: _both(T + "/indicators"),
+    ("GET", "/api/v1/tenants/{tenant}/indicators/{indicator_id}"): lambda w: [
+        Attack("GET", f"/api/v1/tenants/{B}/indicators/{w.indicators[B]}"),
+        Attack("GET", f"/api/v1/tenants/{A}/indicators/{w.indicators[B]}"),
+    ],
+    ("DELETE", "/api/v1/tenants/{tenant}/indicators/{indicator_id}"): lambda w: [
+        Attack("DELETE", f"/api/v1/tenants/{B}/indicators/{w.indicators[B]}"),
+        Attack("DELETE", f"/api/v1/tenants/{A}/indicators/{w.indicators[B]}"),
+    ],
+}
+
+
+def _case_attacks(w: World, method: str, suffix: str, body: Any = None) -> list[Attack]:
+    """Bravo's case under bravo's path and under alpha's (id guessing)."""
+    case = w.cases[B][0]
+    return [Attack(method, f"/api/v1/tenants/{t}/cases/{case}{suffix}", body) for t in (B, A)]
+
+
+def _action_attacks(method: str, suffix: str, body: Any = None) -> list[Attack]:
+    """Bravo's action under bravo's path and under alpha's (id guessing)."""
+    return [Attack(method, f"/api/v1/tenants/{t}/actions/act-bravo{suffix}", body) for t in (B, A)]
+
 
 #: Attackers: every role held in alpha, and a provider admin's token limited to alpha.
 ATTACKERS = [tenant_user(r, A) for r in ROLES if r != "provider_admin"] + ["root.alpha-token"]
@@ -195,7 +304,15 @@ def bravo_snapshot(w: World) -> dict[str, Any]:
         "letters": [(d.id, d.status) for d in state.list_dead_letters(B, None)],
         "audit": len(state.list_audit(B, limit=100_000)),
         "tenants": [t.name for t in state.list_tenants()],
-    }
+        "cases": [(c.case_id, c.status, c.assignee, c.alert_ids, len(c.notes), c.merged_into)
+                  for c in w.platform.cases.list(B, limit=1000)],
+        "alerts": [(a.alert.alert_id, a.case_id, a.status) for a in w.platform.cases.list_alerts(B, limit=1000)],
+        "actions": [(a.action_id, a.status, a.approvals) for a in w.platform.response.list_actions(B)],
+        "policy": w.platform.response.get_policy(B).version,
+        "overrides": RuleStore(state).overrides(B),
+        "exceptions": [e.id for e in RuleStore(state).exceptions(B)],
+        "indicators": [i.id for i in w.platform.intel.list_indicators(B, own_only=True)],
+    }  # fmt: skip
 
 
 def _call(client: TestClient, attack: Attack, headers: dict[str, str]) -> Any:
@@ -216,7 +333,7 @@ def test_no_role_of_alpha_reads_or_changes_bravo(client: TestClient, world: Worl
     attempts = 0
     for attacker in [*ATTACKERS, None]:
         headers = world.headers(attacker) if attacker else {}
-        for (method, path), build in ROUTES.items():
+        for build in ROUTES.values():
             for attack in build(world):
                 attempts += 1
                 response = _call(client, attack, headers)
@@ -256,9 +373,13 @@ def test_positive_control_bravo_reads_its_own(client: TestClient, world: World) 
     """The URLs of the matrix are real: bravo's admin and the provider admin get bravo's data there."""
     for reader in (tenant_user("tenant_admin", B), "root"):
         headers = world.headers(reader)
-        for url in (f"/api/v1/tenants/{B}/assets", f"/api/v1/tenants/{B}/assets/host-bravo",
-                    f"/api/v1/tenants/{B}/ingest-tokens", f"/api/v1/tenants/{B}/users",
-                    f"/api/v1/tenants/{B}/dead-letters/{_letter(world)}/payload", f"/api/v1/tenants/{B}/audit/export"):  # fmt: skip
+        case = world.cases[B][0]
+        paths = ("assets", "assets/host-bravo", "ingest-tokens", "users", f"dead-letters/{_letter(world)}/payload",
+                 "audit/export", "cases", f"cases/{case}", f"cases/{case}/timeline", f"cases/{case}/alerts", "alerts",
+                 f"alerts/{world.alerts[B][0]}", "actions", "actions/act-bravo", "rules/overrides", "indicators",
+                 f"indicators/{world.indicators[B]}")  # fmt: skip
+        for path in paths:
+            url = f"/api/v1/tenants/{B}/{path}"
             response = client.get(url, headers=headers)
             assert response.status_code == 200, (reader, url, response.text)
             assert any(m in response.text for m in MARKERS), (reader, url)
@@ -272,8 +393,12 @@ def test_provider_routes_serve_provider_roles(client: TestClient, world: World) 
     root = world.headers("root")
     users = {u["username"] for u in client.get("/api/v1/users", headers=root).json()}
     assert {tenant_user("tenant_admin", A), _bravo_user()} <= users
-    tenants = {r["tenant"] for r in client.get("/api/v1/audit?limit=10000", headers=world.headers("auditor.all")).json()}
+    tenants = {
+        r["tenant"] for r in client.get("/api/v1/audit?limit=10000", headers=world.headers("auditor.all")).json()
+    }
     assert {A, B} <= tenants
+    queue = {c["tenant"] for c in client.get("/api/v1/cases", headers=world.headers("soc.all")).json()}
+    assert queue == {A, B}
     soc = {t["name"] for t in client.get("/api/v1/tenants", headers=world.headers("soc.all")).json()}
     assert soc == {A, B}
     assert client.get("/api/v1/users", headers=world.headers("soc.all")).status_code == 403

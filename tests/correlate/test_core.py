@@ -77,7 +77,7 @@ def test_a_hub_entity_never_glues_unrelated_alerts():
 
 def test_inventory_marks_shared_infrastructure_and_maps_addresses_to_hosts():
     core = Correlator()
-    core.set_context("acme", TenantContext(ip_hosts={"10.1.2.3": "ws01"}, low_specificity=frozenset({"host:dc01"})))
+    core.set_context("acme", TenantContext(ip_hosts={"10.1.2.3": "ws01"}, specificity={"host:dc01": 0.25}))
     endpoint = core.process(alert("edr", 0, host="ws01", user="alice"))
     network = core.process(alert("zeek", 3, source="analytics:beaconing", src_ip="10.1.2.3", dst_ip="203.0.113.5"))
     assert network[0].case_id == endpoint[0].case_id

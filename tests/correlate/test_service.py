@@ -87,8 +87,11 @@ def test_sla_timestamps_follow_the_lifecycle(service: CaseService, clock: Clock)
     assert (reopened.status, reopened.resolution, reopened.sla.resolved_at) == ("contained", None, None)
     assert reopened.notes[-1].text == "reopened: same actor came back"
     # reopened, it correlates again
-    [again] = service.add_alerts([alert("c", 101, host="ws01")])
-    assert again.kind == "merged" or again.case_id in (case_id, later.case_id)
+    merged, joined = service.add_alerts([alert("c", 101, host="ws01")])
+    assert (merged.kind, merged.case_id, merged.related) == ("merged", case_id, [later.case_id])
+    assert joined.kind == "joined" and joined.case_id == case_id
+    assert service.get("acme", later.case_id).merged_into == case_id
+    assert service.get("acme", case_id).status == "contained"
     assigned = service.assign("acme", case_id, "ann", "lead")
     noted = service.add_note("acme", case_id, "isolated ws01", "ann")
     assert assigned.assignee == "ann" and noted.notes[-1].author == "ann"

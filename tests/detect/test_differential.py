@@ -63,7 +63,7 @@ def test_engine_equals_faithful_reference(full_engine: Engine, corpus: list[Even
     comparable = reference.comparable()
     assert len(comparable) > 2500
     got = _engine_hits(full_engine, corpus, comparable)
-    assert len(got) > 300, "the corpus must exercise many rules"
+    assert len(got) > 250, "the corpus must exercise many rules"
     assert got - expected == set(), "engine-only hits"
     assert expected - got == set(), "reference-only hits"
     # what the reference could not evaluate is few and explained

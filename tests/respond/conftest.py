@@ -81,8 +81,8 @@ class Received:
 class Receiver:
     """A real HTTP server on 127.0.0.1 that verifies signatures and keeps EDR host state.
 
-    ``fail_next`` lists status codes to answer before succeeding; ``hold`` makes requests wait
-    until it is set (to provoke the engine's attempt timeout).
+    ``fail_next`` lists status codes to answer before succeeding; ``hold`` makes EDR operations
+    wait until it is set (to provoke the engine's attempt timeout).
     """
 
     url: str = ""
@@ -149,7 +149,7 @@ def receiver() -> Iterator[Receiver]:
             payload = orjson.loads(body)
             event, delivery = self.headers.get(EVENT_HEADER, ""), self.headers.get(DELIVERY_HEADER, "")
             state.requests.append(Received(event, delivery, payload, ok))
-            if state.hold is not None:
+            if state.hold is not None and payload.get("operation"):
                 state.hold.wait(10)
             status, answer = state.answer(event, delivery, payload)
             self._send(status, answer)
@@ -167,7 +167,7 @@ def receiver() -> Iterator[Receiver]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
     try:

@@ -19,9 +19,10 @@ from openmdr.api.deps import Services, current_principal, install_error_handlers
 from openmdr.api.ingest import create_ingest_router
 from openmdr.api.metrics import PlatformMetrics
 from openmdr.api.rbac import Principal, require
-from openmdr.api.routers import auth, provider, tenants
+from openmdr.api.routers import auth, cases, provider, response, rules, tenants
 from openmdr.runtime import Platform
 from openmdr.store.identity import IdentityStore
+from openmdr.store.state import StateStore
 
 
 def create_app(platform: Platform, *, identity: IdentityStore | None = None) -> FastAPI:
@@ -34,7 +35,7 @@ def create_app(platform: Platform, *, identity: IdentityStore | None = None) -> 
     metrics = PlatformMetrics(
         platform.state,
         pipeline_totals=lambda: platform.pipeline.totals,
-        open_cases=lambda: svc.extra["open_cases"]() if "open_cases" in svc.extra else {},
+        open_cases=lambda: open_cases_per_tenant(platform.state),
     ).attach(platform.bus)
 
     @asynccontextmanager
@@ -61,6 +62,7 @@ def create_app(platform: Platform, *, identity: IdentityStore | None = None) -> 
     app.include_router(auth.router)
     app.include_router(tenants.router)
     app.include_router(provider.router)
+    install_domain_routers(app, platform, svc)
 
     @app.get("/healthz", tags=["service"])
     def health() -> dict[str, str]:
@@ -93,3 +95,34 @@ def create_app(platform: Platform, *, identity: IdentityStore | None = None) -> 
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     return app
+
+
+def install_domain_routers(app: FastAPI, platform: Platform, svc: Services) -> None:
+    """Cases and alerts, response, rules and indicators: thin routers over the stages' services."""
+    from openmdr.api.domain import CaseWork, IndicatorWork, ResponseWork, RuleWork
+    from openmdr.store.rules import RuleStore
+
+    app.state.domain = {
+        "cases": CaseWork(platform.cases, platform.state),
+        "response": ResponseWork(platform.response),
+        "rules": RuleWork(RuleStore(platform.state)),
+        "indicators": IndicatorWork(platform.intel),
+    }
+    app.include_router(cases.router)
+    app.include_router(response.router)
+    app.include_router(rules.router)
+
+
+def open_cases_per_tenant(state: StateStore) -> dict[str, int]:
+    """Open (not resolved, not merged) cases per tenant, for the metrics."""
+    import sqlalchemy as sa
+
+    from openmdr.store.cases import cases
+
+    query = (
+        sa.select(cases.c.tenant, sa.func.count().label("n"))
+        .where(cases.c.status != "resolved", cases.c.merged_into.is_(None))
+        .group_by(cases.c.tenant)
+    )
+    with state.transaction() as conn:
+        return {r.tenant: int(r.n) for r in conn.execute(query)}

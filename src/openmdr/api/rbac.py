@@ -52,7 +52,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
         "tenant:read", "event:read", "alert:read", "case:read", "rule:read", "rule:write", "override:read",
         "override:write", "indicator:read", "indicator:write", "metrics:read",
     }),
-    "tenant_admin": (_READS - {"metrics:read"}) | {
+    "tenant_admin": _READS | {
         "user:write", "token:write", "asset:write", "deadletter:write", "alert:write", "case:write",
         "response:approve",
     },

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -19,6 +22,7 @@ from rich.progress import (
 
 from openmdr.config import load_settings
 from openmdr.runtime import Platform
+from openmdr.store.errors import StoreError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -26,6 +30,28 @@ err_console = Console(stderr=True)
 
 class UserError(Exception):
     """A problem the user can fix (bad argument, unknown tenant, missing file): no traceback."""
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_errors(fn: F) -> F:
+    """Turn the errors a user can act on into one red line and exit code 2 (no traceback).
+
+    Covers :class:`UserError`, every store error (unknown tenant, name taken, invalid
+    value, refused query) and missing files, so every command fails the same clear way.
+    """
+    from openmdr.pipeline import UnknownTenantError
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (UserError, StoreError, UnknownTenantError, FileNotFoundError, PermissionError) as exc:
+            err_console.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
+            raise typer.Exit(2) from None
+
+    return run  # type: ignore[return-value]
 
 
 def platform(ctx: typer.Context) -> Platform:

@@ -5,16 +5,17 @@ from __future__ import annotations
 import csv
 import sys
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 
 import orjson
 import typer
 from rich.table import Table
 
-from openmdr.cli.common import UserError, byte_progress, console, err_console, platform
+from openmdr.cli.common import UserError, user_errors, byte_progress, console, err_console, platform
 from openmdr.ingest.files import plan_sources, read_sources
 from openmdr.normalize import known_formats
 from openmdr.pipeline import IngestReport
+from openmdr.store.errors import QueryError
 
 deadletter_app = typer.Typer(help="Input that could not be read: list, inspect, replay.", no_args_is_help=True)
 lake_app = typer.Typer(help="The event lake: summary, retention, compaction.", no_args_is_help=True)
@@ -55,6 +56,7 @@ def ingest_paths(ctx: typer.Context, paths: list[str], tenant: str, fmt: str | N
     return report
 
 
+@user_errors
 def ingest_command(
     ctx: typer.Context,
     paths: list[str] = typer.Argument(..., help="files, directories, globs, .gz or .zip archives"),
@@ -68,7 +70,7 @@ def ingest_command(
     print_ingest_report(report)
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     """How query results are printed."""
 
     table = "table"
@@ -76,6 +78,7 @@ class OutputFormat(str, Enum):
     csv = "csv"
 
 
+@user_errors
 def query_command(
     ctx: typer.Context,
     sql: str = typer.Argument(..., help="DuckDB SQL over the view `events` (this tenant only)"),
@@ -89,8 +92,8 @@ def query_command(
         raise UserError(f"unknown tenant {tenant!r}")
     try:
         result = p.lake.query(tenant, sql)
-    except Exception as exc:  # DuckDB errors are the user's SQL problems
-        raise UserError(f"query failed: {exc}") from None
+    except QueryError as exc:
+        raise UserError(f"query refused: {exc}") from None
     rows = result.slice(0, limit).to_pylist()
     if output is OutputFormat.json:
         for row in rows:
@@ -109,6 +112,7 @@ def query_command(
 
 
 @deadletter_app.command("list")
+@user_errors
 def deadletter_list(
     ctx: typer.Context,
     tenant: str | None = typer.Option(None, "--tenant", "-t"),
@@ -117,7 +121,9 @@ def deadletter_list(
 ) -> None:
     """List refused input with its reason and origin (file:offset, peer, token)."""
     p = platform(ctx)
-    table = Table("id", "tenant", "received", "stage", "format", "size", "origin", "reason")
+    table = Table("id", "tenant", "received", "stage", "format", "size")
+    table.add_column("origin", overflow="fold")  # never cut: it says where to look
+    table.add_column("reason", overflow="fold")
     for d in p.state.list_dead_letters(tenant=tenant, status=status, limit=limit):
         table.add_row(str(d.id), d.tenant or "-", d.received_at.strftime("%Y-%m-%d %H:%M:%S"), d.stage,
                       d.format or "?", f"{d.size:,}", d.origin, d.reason)  # fmt: skip
@@ -127,16 +133,28 @@ def deadletter_list(
 
 
 @deadletter_app.command("show")
-def deadletter_show(ctx: typer.Context, dead_letter_id: int, raw: bool = typer.Option(False, help="write raw bytes")) -> None:
-    """Print a dead letter's payload (escaped unless --raw)."""
-    payload = platform(ctx).state.get_dead_letter_payload(dead_letter_id)
+@user_errors
+def deadletter_show(
+    ctx: typer.Context,
+    dead_letter_id: int,
+    tenant: str | None = typer.Option(None, "--tenant", "-t", help="only if it belongs to this tenant"),
+    raw: bool = typer.Option(False, help="write the raw bytes to stdout"),
+) -> None:
+    """Show one dead letter: reason, origin, context and its payload (escaped unless --raw)."""
+    state = platform(ctx).state
+    letter = state.get_dead_letter(dead_letter_id, tenant=tenant)
+    payload = state.get_dead_letter_payload(dead_letter_id, tenant=tenant)
     if raw:
         sys.stdout.buffer.write(payload)
-    else:
-        console.print(repr(payload[:4096]) + (" ..." if len(payload) > 4096 else ""), soft_wrap=True, markup=False)
+        return
+    for key in ("id", "tenant", "status", "stage", "format", "origin", "reason", "received_at", "size",
+                "payload_sha256", "replay_count", "context"):  # fmt: skip
+        console.print(f"[bold]{key}[/]: {getattr(letter, key)}", markup=True, highlight=False)
+    console.print(repr(payload[:4096]) + (" ..." if len(payload) > 4096 else ""), soft_wrap=True, markup=False)
 
 
 @deadletter_app.command("replay")
+@user_errors
 def deadletter_replay(
     ctx: typer.Context,
     tenant: str | None = typer.Option(None, "--tenant", "-t"),
@@ -153,6 +171,7 @@ def deadletter_replay(
 
 
 @lake_app.command("summary")
+@user_errors
 def lake_summary(ctx: typer.Context, tenant: str | None = typer.Option(None, "--tenant", "-t")) -> None:
     """Events per tenant and day partition."""
     p = platform(ctx)
@@ -165,9 +184,12 @@ def lake_summary(ctx: typer.Context, tenant: str | None = typer.Option(None, "--
 
 
 @lake_app.command("retention")
+@user_errors
 def lake_retention(ctx: typer.Context, tenant: str | None = typer.Option(None, "--tenant", "-t")) -> None:
     """Delete day partitions older than each tenant's retention (or the default)."""
     p = platform(ctx)
+    if tenant and p.state.get_tenant(tenant) is None:
+        raise UserError(f"unknown tenant {tenant!r}")
     now = datetime.now(UTC)
     for info in p.state.list_tenants():
         if tenant and info.name != tenant:
@@ -179,6 +201,7 @@ def lake_retention(ctx: typer.Context, tenant: str | None = typer.Option(None, "
 
 
 @lake_app.command("compact")
+@user_errors
 def lake_compact(ctx: typer.Context, tenant: str = typer.Option(..., "--tenant", "-t")) -> None:
     """Merge small part files of every day partition of a tenant."""
     p = platform(ctx)

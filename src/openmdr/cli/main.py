@@ -12,6 +12,10 @@ from openmdr.cli.cases import alerts_app, cases_app
 from openmdr.cli.common import UserError, err_console
 from openmdr.cli.data import deadletter_app, formats_command, ingest_command, lake_app, query_command
 from openmdr.cli.demo import demo_command, generate_command
+from openmdr.cli.intel import intel_app, leaks_app
+from openmdr.cli.respond import respond_app
+from openmdr.cli.rules import rules_app
+from openmdr.cli.scan import scan_command
 from openmdr.cli.serve import serve_command
 from openmdr.cli.tenants import assets_app, tenants_app, tokens_app
 from openmdr.cli.users import apitokens_app, users_app
@@ -51,17 +55,22 @@ app.add_typer(assets_app, name="assets")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(deadletter_app, name="deadletter")
 app.add_typer(lake_app, name="lake")
+app.add_typer(intel_app, name="intel")
+app.add_typer(leaks_app, name="leaks")
 app.add_typer(users_app, name="users")
 app.add_typer(apitokens_app, name="apitokens")
 app.add_typer(audit_app, name="audit")
 app.add_typer(cases_app, name="cases")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(rules_app, name="rules")
+app.add_typer(respond_app, name="respond")
 app.command("ingest")(ingest_command)
 app.command("query")(query_command)
 app.command("formats")(formats_command)
 app.command("generate")(generate_command)
 app.command("demo")(demo_command)
 app.command("serve")(serve_command)
+app.command("scan")(scan_command)
 
 
 def run() -> None:

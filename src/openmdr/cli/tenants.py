@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import typer
 from rich.table import Table
 
-from openmdr.cli.common import UserError, console, platform
+from openmdr.cli.common import UserError, user_errors, console, platform
 from openmdr.models import TenantInfo
 
 tenants_app = typer.Typer(help="Create and inspect tenants.", no_args_is_help=True)
@@ -55,6 +55,7 @@ def _validate_networks(networks: list[str]) -> tuple[str, ...]:
 
 
 @tenants_app.command("add")
+@user_errors
 def tenants_add(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="tenant key: lower-case letters, digits, - and _"),
@@ -81,6 +82,7 @@ def tenants_add(
 
 
 @tenants_app.command("list")
+@user_errors
 def tenants_list(ctx: typer.Context) -> None:
     """List tenants with their event counts."""
     p = platform(ctx)
@@ -95,17 +97,31 @@ def tenants_list(ctx: typer.Context) -> None:
 
 
 @tenants_app.command("show")
+@user_errors
 def tenants_show(ctx: typer.Context, name: str) -> None:
     """Show one tenant and what its lake holds."""
     p = platform(ctx)
     info = p.state.get_tenant(name)
     if info is None:
         raise UserError(f"unknown tenant {name!r}")
-    console.print(info)
-    console.print(p.lake.tenant_summary(name))
+    summary = p.lake.tenant_summary(name)
+    table = Table(show_header=False)
+    for key, value in (
+        ("tenant", info.name), ("name", info.display_name), ("time zone", info.timezone),
+        ("working hours", f"{info.working_hours[0]}-{info.working_hours[1]}"),
+        ("working days", ",".join(DAY_NAMES[d] for d in info.working_days)),
+        ("networks", ", ".join(info.networks) or "-"), ("domains", ", ".join(info.domains) or "-"),
+        ("retention days", str(info.retention_days or p.settings.lake.default_retention_days)),
+        ("assets", str(len(p.state.list_assets(name)))), ("events", f"{summary['events']:,}"),
+        ("first event", str(summary["first_time"] or "-")), ("last event", str(summary["last_time"] or "-")),
+        ("by format", ", ".join(f"{k} {v:,}" for k, v in summary["by_source_format"].items()) or "-"),
+    ):  # fmt: skip
+        table.add_row(key, value)
+    console.print(table)
 
 
 @assets_app.command("import")
+@user_errors
 def assets_import(
     ctx: typer.Context,
     csv_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV: hostname,ip,owner,criticality,asset_class,has_edr,tags"),
@@ -124,6 +140,7 @@ def assets_import(
 
 
 @assets_app.command("list")
+@user_errors
 def assets_list(ctx: typer.Context, tenant: str = typer.Option(..., "--tenant", "-t")) -> None:
     """List a tenant's assets."""
     table = Table("hostname", "ips", "owner", "criticality", "class", "EDR")
@@ -134,6 +151,7 @@ def assets_list(ctx: typer.Context, tenant: str = typer.Option(..., "--tenant", 
 
 
 @tokens_app.command("create")
+@user_errors
 def tokens_create(
     ctx: typer.Context,
     tenant: str = typer.Option(..., "--tenant", "-t"),
@@ -148,16 +166,20 @@ def tokens_create(
 
 
 @tokens_app.command("list")
+@user_errors
 def tokens_list(ctx: typer.Context, tenant: str = typer.Option(..., "--tenant", "-t")) -> None:
     """List a tenant's ingest tokens (never their secrets)."""
-    table = Table("name", "created", "expires", "revoked")
+    table = Table("name", "created", "created by", "expires", "revoked", "active")
     for tok in platform(ctx).state.list_ingest_tokens(tenant):
-        table.add_row(tok.name, str(getattr(tok, "created_at", "")), str(getattr(tok, "expires_at", "") or ""),
-                      str(getattr(tok, "revoked_at", "") or ""))  # fmt: skip
+        table.add_row(tok.name, f"{tok.created_at:%Y-%m-%d %H:%M}", tok.created_by,
+                      f"{tok.expires_at:%Y-%m-%d %H:%M}" if tok.expires_at else "never",
+                      f"{tok.revoked_at:%Y-%m-%d %H:%M}" if tok.revoked_at else "",
+                      "yes" if tok.active else "[red]no")  # fmt: skip
     console.print(table)
 
 
 @tokens_app.command("revoke")
+@user_errors
 def tokens_revoke(
     ctx: typer.Context, name: str, tenant: str = typer.Option(..., "--tenant", "-t")
 ) -> None:

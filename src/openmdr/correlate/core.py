@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,7 +46,7 @@ class CorrelatorConfig:
     link_threshold: float = 1.0
     hub_peers: int = 10
     hub_memory: float = 24 * 3600.0
-    sweep_every: float = 600.0
+    sweep_every: float = 300.0
 
     @property
     def horizon(self) -> float:
@@ -76,6 +77,16 @@ class CaseChange:
 def case_id_for(tenant: str, seed: str) -> str:
     """Stable case id from the tenant and the case's seed (its first alert id, or a split's alert ids)."""
     return "C-" + hashlib.blake2b(f"{tenant}\x1f{seed}".encode(), digest_size=5).hexdigest()
+
+
+def split_case_id(tenant: str, case_id: str, alert_ids: Iterable[str], taken: Callable[[str], bool]) -> str:
+    """Stable id of the case that a split of ``alert_ids`` out of ``case_id`` creates (never one ``taken``)."""
+    seed = "split\x1f" + case_id + "\x1f" + "\x1f".join(sorted(alert_ids))
+    new_id = case_id_for(tenant, seed)
+    while taken(new_id):
+        seed += "'"
+        new_id = case_id_for(tenant, seed)
+    return new_id
 
 
 def describe_gap(seconds: float) -> str:
@@ -117,7 +128,21 @@ class _Dedup:
 
 
 class _TenantState:
-    __slots__ = ("clusters", "dedup", "evicted", "index", "last_sweep", "low", "members", "peers", "seq", "watermark")
+    __slots__ = (
+        "case_queue",
+        "clusters",
+        "dedup",
+        "dedup_queue",
+        "evicted",
+        "index",
+        "last_sweep",
+        "members",
+        "peer_queue",
+        "peers",
+        "seq",
+        "specificity",
+        "watermark",
+    )
 
     def __init__(self) -> None:
         self.clusters: dict[str, _Cluster] = {}
@@ -125,11 +150,14 @@ class _TenantState:
         self.members: dict[str, _Member] = {}
         self.peers: dict[str, list[Any]] = {}
         self.dedup: dict[str, _Dedup] = {}
-        self.low: frozenset[str] = frozenset()
+        self.specificity: Mapping[str, float] = {}
         self.watermark = float("-inf")
         self.last_sweep = float("-inf")
         self.seq = 0
         self.evicted = 0
+        self.case_queue: deque[tuple[float, str]] = deque()
+        self.dedup_queue: deque[tuple[float, str]] = deque()
+        self.peer_queue: deque[tuple[float, str]] = deque()
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,12 +165,13 @@ class TenantContext:
     """What the store knows about a tenant that sharpens correlation.
 
     ``ip_hosts`` maps internal addresses to inventory hostnames (so a network alert on
-    10.1.2.3 meets the endpoint alert of ws01); ``low_specificity`` holds entity keys
-    (``host:dc01``, ``ip:10.0.0.53``) of shared infrastructure that weigh a quarter.
+    10.1.2.3 meets the endpoint alert of ws01); ``specificity`` scales the weight of
+    entity keys of shared infrastructure (``host:dc01`` 0.25 for a domain controller or
+    network device, ``host:fs01`` 0.5 for a server many people use).
     """
 
     ip_hosts: Mapping[str, str] = field(default_factory=dict)
-    low_specificity: frozenset[str] = frozenset()
+    specificity: Mapping[str, float] = field(default_factory=dict)
 
 
 class Correlator:
@@ -160,14 +189,14 @@ class Correlator:
             st = self._tenants[tenant] = _TenantState()
             ctx = self._contexts.get(tenant)
             if ctx is not None:
-                st.low = ctx.low_specificity
+                st.specificity = ctx.specificity
         return st
 
     def set_context(self, tenant: str, context: TenantContext) -> None:
         """Use the tenant's inventory hints from now on."""
         self._contexts[tenant] = context
         if tenant in self._tenants:
-            self._tenants[tenant].low = context.low_specificity
+            self._tenants[tenant].specificity = context.specificity
 
     def forget(self, tenant: str) -> None:
         """Drop all in-memory state of ``tenant`` (the store rebuilds it with :meth:`seed`)."""
@@ -302,13 +331,17 @@ class Correlator:
         for ent in ents:
             w = KIND_WEIGHTS.get(ent.kind, 0.0)
             key = ent.key
-            if key in st.low:
-                w *= 0.25
+            factor = st.specificity.get(key)
+            if factor is not None:
+                w *= factor
             if ent.kind != "lineage":
                 peer = st.peers.get(key)
                 if peer is None:
                     peer = st.peers[key] = [now, set()]
+                    st.peer_queue.append((now, key))
                 elif now > peer[0]:
+                    if now - peer[0] > 0.25 * self.config.hub_memory:
+                        st.peer_queue.append((now, key))
                     peer[0] = now
                 seen: set[str] = peer[1]
                 if len(seen) <= limit:
@@ -341,6 +374,8 @@ class Correlator:
                     iv[1] = t1
         st.members[alert.alert_id] = _Member(cid, keys, t0, t1, fp)
         st.dedup[fp] = _Dedup(alert.alert_id, cid, t0, t1, alert.event_count)
+        st.case_queue.append((t1, cid))
+        st.dedup_queue.append((t1, fp))
 
     def _fold(self, st: _TenantState, alert: Alert, kept: _Dedup, t0: float, t1: float, gap: float) -> CaseChange:
         kept.first = min(kept.first, t0)
@@ -349,6 +384,8 @@ class Correlator:
         cluster = st.clusters[kept.case_id]
         cluster.first = min(cluster.first, t0)
         cluster.last = max(cluster.last, t1)
+        st.case_queue.append((cluster.last, cluster.case_id))
+        st.dedup_queue.append((kept.last, dedup_fingerprint(alert)))
         member = st.members.get(kept.alert_id)
         if member is not None:
             member.t0, member.t1 = min(member.t0, t0), max(member.t1, t1)
@@ -366,6 +403,7 @@ class Correlator:
         src = st.clusters.pop(other)
         dst = st.clusters[target]
         dst.first, dst.last = min(dst.first, src.first), max(dst.last, src.last)
+        st.case_queue.append((dst.last, target))
         for key, iv in src.ents.items():
             postings = st.index[key]
             del postings[other]
@@ -384,18 +422,35 @@ class Correlator:
         return list(src.alerts)
 
     def _sweep(self, st: _TenantState) -> None:
-        """Evict cases idle beyond the horizon, stale dedup keys and peer sets."""
+        """Evict cases idle beyond the horizon, stale dedup keys and peer sets.
+
+        Each structure has an expiry queue of (time, key) in arrival order; entries are
+        checked against the live value when they reach the front, so a sweep costs in
+        proportion to what expired, not to the state held.
+        """
         cfg = self.config
         st.last_sweep = st.watermark
         cutoff = st.watermark - cfg.horizon
-        for cid in [c.case_id for c in st.clusters.values() if c.last < cutoff]:
-            self._evict(st, cid)
+        queue = st.case_queue
+        while queue and queue[0][0] < cutoff:
+            _, cid = queue.popleft()
+            cluster = st.clusters.get(cid)
+            if cluster is not None and cluster.last < cutoff:
+                self._evict(st, cid)
         dedup_cutoff = st.watermark - cfg.dedup_window - cfg.late_allowance
-        for fp in [fp for fp, d in st.dedup.items() if d.last < dedup_cutoff or d.case_id not in st.clusters]:
-            del st.dedup[fp]
+        queue = st.dedup_queue
+        while queue and queue[0][0] < dedup_cutoff:
+            _, fp = queue.popleft()
+            entry = st.dedup.get(fp)
+            if entry is not None and entry.last < dedup_cutoff:
+                del st.dedup[fp]
         peer_cutoff = st.watermark - cfg.hub_memory
-        for key in [k for k, p in st.peers.items() if p[0] < peer_cutoff]:
-            del st.peers[key]
+        queue = st.peer_queue
+        while queue and queue[0][0] < peer_cutoff:
+            _, key = queue.popleft()
+            peer = st.peers.get(key)
+            if peer is not None and peer[0] < peer_cutoff:
+                del st.peers[key]
 
     def _evict(self, st: _TenantState, cid: str) -> None:
         cluster = st.clusters.pop(cid)
@@ -457,7 +512,7 @@ class Correlator:
         missing = [a for a in wanted if st.members.get(a) is None or st.members[a].case_id != case_id]
         if missing or not wanted or len(wanted) >= len(src.alerts):
             raise ValueError("split needs some, but not all, of the case's own alerts")
-        new_id = case_id_for(tenant, "split\x1f" + "\x1f".join(sorted(wanted)))
+        new_id = split_case_id(tenant, case_id, wanted, lambda c: c in st.clusters)
         st.seq += 1
         moving = set(wanted)
         keep = [a for a in src.alerts if a not in moving]
@@ -488,6 +543,7 @@ class Correlator:
         for key, iv in cluster.ents.items():
             st.index.setdefault(key, {})[cid] = iv
         st.clusters[cid] = cluster
+        st.case_queue.append((cluster.last, cid))
 
 
 def _phrase(matched: list[tuple[EntityKey, float]]) -> str:
@@ -496,12 +552,13 @@ def _phrase(matched: list[tuple[EntityKey, float]]) -> str:
     for ent, gap in matched:
         if ent.key not in best or gap < best[ent.key][1]:
             best[ent.key] = (ent, gap)
-    items = sorted(best.values(), key=lambda x: (_KIND_ORDER.get(x[0].kind, 9), x[0].display))
+    items = sorted(best.values(), key=lambda x: (_KIND_ORDER.get(x[0].kind, 9), _label(x[0]), x[0].display))
     words: list[str] = []
-    last_kind = None
+    last_label = None
     for ent, _ in items[:4]:
-        words.append(ent.display if ent.kind == last_kind else f"{_label(ent)} {ent.display}")
-        last_kind = ent.kind
+        label = _label(ent)
+        words.append(ent.display if label == last_label else f"{label} {ent.display}")
+        last_label = label
     gap = max(g for _, g in best.values())
     return f"same {joined_words(words)} {describe_gap(gap)}"
 

@@ -115,17 +115,20 @@ _CLOUD_WORDS = ("cloudtrail", "aws", "gcp", "cloud")
 
 @dataclass(frozen=True, slots=True)
 class EntityKey:
-    """One normalized entity of an alert: ``kind`` (host/user/ip/domain/hash/lineage), value, display."""
+    """One normalized entity of an alert: ``kind`` (host/user/ip/domain/hash/lineage), value, display.
+
+    ``key`` (``kind:value``) is what the correlator indexes.
+    """
 
     kind: str
     value: str
     display: str
     role: str | None = None  # src/dst for addresses
+    key: str = ""
 
-    @property
-    def key(self) -> str:
-        """The index key, ``kind:value``."""
-        return f"{self.kind}:{self.value}"
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", f"{self.kind}:{self.value}")
 
 
 def _values(raw: Any) -> list[str]:
@@ -182,54 +185,104 @@ def basename(path: str) -> str:
     return path.replace("\\", "/").rsplit("/", 1)[-1].lower()
 
 
+@lru_cache(maxsize=65536)
+def _host_entity(raw: str) -> EntityKey | None:
+    host = normalize_host(raw)
+    if not host or host in ("localhost", "-"):
+        return None
+    return EntityKey("host", host, raw)
+
+
+@lru_cache(maxsize=65536)
+def _user_entity(raw: str) -> EntityKey | None:
+    user = normalize_user(raw)
+    return None if is_generic_user(user) else EntityKey("user", user, raw)
+
+
+@lru_cache(maxsize=65536)
+def _ip_entity(raw: str, role: str) -> EntityKey | None:
+    info = _ip_info(raw)
+    if info is None or not info[2]:
+        return None
+    return EntityKey("ip", info[0], info[0], role)
+
+
+@lru_cache(maxsize=65536)
+def _domain_entity(raw: str) -> EntityKey | None:
+    dom = raw.strip().lower().rstrip(".")
+    return EntityKey("domain", dom, dom) if dom and "." in dom else None
+
+
+@lru_cache(maxsize=65536)
+def _hash_entity(raw: str) -> EntityKey | None:
+    digest = raw.strip().lower()
+    return EntityKey("hash", digest, digest) if len(digest) >= 32 else None
+
+
+@lru_cache(maxsize=65536)
+def _lineage_entity(host: str, parent: str | None, process: str) -> EntityKey:
+    lineage = f"{basename(parent)} > {basename(process)}" if parent else basename(process)
+    return EntityKey("lineage", f"{host}|{lineage}", f"{lineage} on {host}")
+
+
+def _each(raw: Any) -> tuple[str, ...] | list[str]:
+    if raw is None:
+        return ()
+    if isinstance(raw, str):
+        return (raw,) if raw else ()
+    return _values(raw)
+
+
 def alert_entities(alert: Alert) -> list[EntityKey]:
     """The alert's correlation keys, de-duplicated, in a stable order."""
-    ents = alert.entities or {}
-    out: dict[str, EntityKey] = {}
-
-    def add(kind: str, value: str, display: str, role: str | None = None) -> None:
-        key = f"{kind}:{value}"
-        if key not in out:
-            out[key] = EntityKey(kind, value, display, role)
-
-    hosts = []
-    for raw in _values(ents.get("host")):
-        host = normalize_host(raw)
-        if host and host not in ("localhost", "-"):
-            hosts.append(host)
-            add("host", host, raw)
-    for raw in _values(ents.get("user")):
-        user = normalize_user(raw)
-        if not is_generic_user(user):
-            add("user", user, raw)
+    ents = alert.entities
+    if not ents:
+        return []
+    out: list[EntityKey] = []
+    seen: set[str] = set()
+    first_host: str | None = None
+    for kind, make in _MAKERS:
+        raw = ents.get(kind)
+        if raw is None:
+            continue
+        for value in _each(raw):
+            ent = make(value)
+            if ent is not None and ent.key not in seen:
+                seen.add(ent.key)
+                out.append(ent)
+                if first_host is None and ent.kind == "host":
+                    first_host = ent.value
     for role in ("src_ip", "dst_ip"):
-        for raw in _values(ents.get(role)):
-            info = _ip_info(raw)
-            if info is not None and info[2]:
-                add("ip", info[0], info[0], role.removesuffix("_ip"))
-    for raw in _values(ents.get("domain")):
-        dom = raw.strip().lower().rstrip(".")
-        if dom and "." in dom:
-            add("domain", dom, dom)
-    for raw in _values(ents.get("hash")):
-        digest = raw.strip().lower()
-        if len(digest) >= 32:
-            add("hash", digest, digest)
-    processes = _values(ents.get("process"))
-    parents = _values(ents.get("parent_process"))
-    if hosts and processes:
-        parent = basename(parents[0]) if parents else ""
-        for proc in processes[:3]:
-            lineage = f"{parent} > {basename(proc)}" if parent else basename(proc)
-            add("lineage", f"{hosts[0]}|{lineage}", f"{lineage} on {hosts[0]}")
-    return list(out.values())
+        raw = ents.get(role)
+        if raw is None:
+            continue
+        for value in _each(raw):
+            ent = _ip_entity(value, role[:3])
+            if ent is not None and ent.key not in seen:
+                seen.add(ent.key)
+                out.append(ent)
+    processes = ents.get("process")
+    if first_host is not None and processes:
+        parents = _each(ents.get("parent_process"))
+        parent = parents[0] if parents else None
+        for proc in list(_each(processes))[:3]:
+            ent = _lineage_entity(first_host, parent, proc)
+            if ent.key not in seen:
+                seen.add(ent.key)
+                out.append(ent)
+    return out
+
+
+_MAKERS = (("host", _host_entity), ("user", _user_entity), ("domain", _domain_entity), ("hash", _hash_entity))
 
 
 def dedup_fingerprint(alert: Alert) -> str:
     """What makes two alerts "the same": source, rule and the full entity set."""
     parts = [alert.source, alert.rule_id]
-    for key in sorted(alert.entities or {}):
-        parts.append(f"{key}={'|'.join(sorted(_values(alert.entities[key])))}")
+    ents = alert.entities or {}
+    for key in sorted(ents):
+        raw = ents[key]
+        parts.append(f"{key}={raw}" if isinstance(raw, str) else f"{key}={'|'.join(sorted(_values(raw)))}")
     return "\x1f".join(parts)
 
 

@@ -19,10 +19,10 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from openmdr.correlate.core import CaseChange, Correlator, CorrelatorConfig, TenantContext, case_id_for
+from openmdr.correlate.core import CaseChange, Correlator, CorrelatorConfig, TenantContext, split_case_id
 from openmdr.correlate.entities import alert_channel, normalize_host
 from openmdr.correlate.timeline import Timeline, build_timeline, evidence_sql
-from openmdr.correlate.triage import Suppression, first_match, risk_score, summarize_case
+from openmdr.correlate.triage import Suppression, first_match, internal_checker, risk_score, summarize_case
 from openmdr.models.alert import SEVERITIES, Alert
 from openmdr.models.case import CASE_STATUSES, RESOLUTIONS, Case, CaseNote
 from openmdr.models.record import Rejection
@@ -36,6 +36,8 @@ from openmdr.store.state import StateStore
 MAX_REASONS = 200
 #: How long the inventory hints of a tenant are reused before they are read again.
 CONTEXT_TTL = timedelta(minutes=5)
+#: Weight factor of hosts (and their addresses) by asset class: everyone talks to these.
+SHARED_ASSET_SPECIFICITY: dict[str, float] = {"domain_controller": 0.25, "network": 0.25, "server": 0.5}
 _STATUS_RANK = {s: i for i, s in enumerate(CASE_STATUSES)}
 
 
@@ -84,7 +86,7 @@ class CaseService:
         self.alert_store = AlertStore()
         self.case_store = CaseStore()
         self._revisions: dict[str, int] = {}
-        self._contexts: dict[str, tuple[datetime, dict[str, str]]] = {}
+        self._contexts: dict[str, tuple[datetime, dict[str, str], Callable[[str, str], bool]]] = {}
 
     # ================================================================ alerts in
     def add_alerts(self, alerts_in: Sequence[Alert]) -> builtins.list[CaseChange]:
@@ -249,8 +251,9 @@ class CaseService:
         stored = self.alert_store.of_case(conn, tenant, case_id)
         if not stored:
             return
-        crit = self._criticality(conn, tenant, now)
-        summary = summarize_case([s.alert for s in stored], {s.alert.alert_id: s.risk_score for s in stored}, crit)
+        crit, internal = self._inventory(conn, tenant, now)
+        risks = {s.alert.alert_id: s.risk_score for s in stored}
+        summary = summarize_case([s.alert for s in stored], risks, crit, internal)
         row = None if new else self.case_store.row(conn, tenant, case_id)
         data: dict[str, Any] = dict(row.data) if row is not None else {}
         all_reasons = (list(data.get("reasons", [])) + reasons)[-MAX_REASONS:]
@@ -322,19 +325,19 @@ class CaseService:
         self._revisions.pop(tenant, None)
 
     def _tenant_context(self, conn: Connection, tenant: str) -> TenantContext:
-        """Inventory hints: address -> host, and shared infrastructure (domain controllers, network gear)."""
+        """Inventory hints: address -> host, and how specific shared infrastructure is."""
         ip_hosts: dict[str, str] = {}
-        low: set[str] = set()
+        specificity: dict[str, float] = {}
         for hostname, ips, asset_class in self._assets(conn, tenant):
             host = normalize_host(hostname)
-            shared = asset_class in ("domain_controller", "network")
-            if shared:
-                low.add(f"host:{host}")
+            factor = SHARED_ASSET_SPECIFICITY.get(asset_class)
+            if factor is not None:
+                specificity[f"host:{host}"] = factor
             for ip in ips or []:
                 ip_hosts[str(ip)] = host
-                if shared:
-                    low.add(f"ip:{ip}")
-        return TenantContext(ip_hosts, frozenset(low))
+                if factor is not None:
+                    specificity[f"ip:{ip}"] = factor
+        return TenantContext(ip_hosts, specificity)
 
     def _assets(self, conn: Connection, tenant: str) -> list[tuple[str, list[str], str]]:
         q = (
@@ -345,17 +348,25 @@ class CaseService:
         return [(r.hostname, list(r.ips or []), r.asset_class) for r in conn.execute(q)]
 
     def _criticality(self, conn: Connection, tenant: str, now: datetime) -> dict[str, str]:
+        """Host -> asset criticality of the tenant's inventory (cached for :data:`CONTEXT_TTL`)."""
+        return self._inventory(conn, tenant, now)[0]
+
+    def _inventory(
+        self, conn: Connection, tenant: str, now: datetime
+    ) -> tuple[dict[str, str], Callable[[str, str], bool]]:
         cached = self._contexts.get(tenant)
         if cached is not None and now - cached[0] < CONTEXT_TTL:
-            return cached[1]
+            return cached[1], cached[2]
         q = (
             sa.select(assets.c.hostname, assets.c.criticality)
             .join(tenants, tenants.c.id == assets.c.tenant_id)
             .where(tenants.c.name == tenant)
         )
         crit = {normalize_host(r.hostname): r.criticality for r in conn.execute(q)}
-        self._contexts[tenant] = (now, crit)
-        return crit
+        networks = conn.execute(sa.select(tenants.c.networks).where(tenants.c.name == tenant)).scalar()
+        internal = internal_checker(list(networks or []))
+        self._contexts[tenant] = (now, crit, internal)
+        return crit, internal
 
     # ================================================================ reads
     def get(self, tenant: str, case_id: str) -> Case | None:
@@ -584,9 +595,7 @@ class CaseService:
                 raise ValidationError(f"alerts not in case {case_id}: {', '.join(foreign[:5])}")
             if not wanted or len(wanted) >= len(members):
                 raise ValidationError("a split needs some, but not all, of the case's alerts")
-            new_id = case_id_for(tenant, "split\x1f" + "\x1f".join(sorted(wanted)))
-            if self.case_store.row(conn, tenant, new_id) is not None:
-                raise ConflictError(f"case {new_id} already exists")
+            new_id = split_case_id(tenant, case_id, wanted, lambda c: self.case_store.row(conn, tenant, c) is not None)
             self.case_store.move_members(conn, tenant, wanted, new_id)
             self.alert_store.set_case(conn, tenant, wanted, new_id)
             reason = f"split from case {case_id} by {actor}"

@@ -7,10 +7,10 @@ known-bad indicator scores near 100, an informational hit on a low-value laptop 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import ipaddress
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from openmdr.correlate.attack import attack_catalog
 from openmdr.correlate.entities import alert_channel, alert_entities, normalize_host, normalize_user
@@ -137,7 +137,7 @@ def summarize_case(
     alerts: Sequence[Alert],
     risks: Mapping[str, float],
     criticality: Mapping[str, str] | None = None,
-    internal: Any = None,
+    internal: Callable[[str, str], bool] | None = None,
 ) -> CaseSummary:
     """Title, severity, priority, risk, entities, observables and ATT&CK coverage of a case's alerts.
 
@@ -219,14 +219,39 @@ def _where(alert: Alert) -> str:
     return ""
 
 
-def _default_internal(otype: str, value: str) -> bool:
-    if otype in ("host", "user", "process", "file"):
-        return True
-    if otype == "ip":
-        import ipaddress
+#: Address ranges that are internal whatever the tenant declares (RFC 1918, CGNAT, ULA, loopback, link-local).
+PRIVATE_NETWORKS: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "fc00::/7",
+        "fe80::/10",
+        "::1/128",
+    )
+)
 
+
+def internal_checker(networks: Sequence[str] = ()) -> Callable[[str, str], bool]:
+    """``internal(type, value)``: hosts, users, processes and files, and addresses in the tenant's or private ranges."""
+    nets = [*PRIVATE_NETWORKS, *(ipaddress.ip_network(n, strict=False) for n in networks)]
+
+    def internal(otype: str, value: str) -> bool:
+        if otype in ("host", "user", "process", "file"):
+            return True
+        if otype != "ip":
+            return False
         try:
-            return ipaddress.ip_address(value).is_private
+            addr = ipaddress.ip_address(value)
         except ValueError:
             return False
-    return False
+        return any(addr.version == n.version and addr in n for n in nets)
+
+    return internal
+
+
+_default_internal = internal_checker()

@@ -64,7 +64,9 @@ class RuleException:
         if not isinstance(data, dict) or "filter" not in data:
             raise OverrideError("an exception must be a Sigma filter document with a 'filter' section")
         data.setdefault("title", "tenant exception")
-        data.setdefault("logsource", {})
+        any_source = not data.get("logsource")
+        if any_source:  # pySigma refuses an empty log source; "none given" means every log source
+            data["logsource"] = {"product": "any"}
         try:
             flt = SigmaFilter.from_dict(data)
         except (SigmaError, TypeError, ValueError, KeyError) as exc:
@@ -78,9 +80,13 @@ class RuleException:
         rules = None if isinstance(refs, str) else frozenset(r.reference for r in refs)
         ls = flt.logsource
         logsource: Logsource = (
-            ls.product.lower() if ls.product else None,
-            ls.service.lower() if ls.service else None,
-            ls.category.lower() if ls.category else None,
+            (None, None, None)
+            if any_source
+            else (
+                ls.product.lower() if ls.product else None,
+                ls.service.lower() if ls.service else None,
+                ls.category.lower() if ls.category else None,
+            )
         )
         return cls(flt.title, rules, logsource, expr, tuple(lowerer.tests))
 

@@ -38,54 +38,133 @@ AUDIT_FAILURE = "0x8010000000000000"
 
 #: Security event id -> (Task, Version) as Windows writes them.
 _SECURITY_META: dict[int, tuple[int, int]] = {
-    4624: (12544, 2), 4625: (12544, 0), 4634: (12545, 0), 4647: (12545, 0), 4648: (12544, 0),
-    4672: (12548, 0), 4688: (13312, 2), 4689: (13313, 0), 4720: (13824, 0), 4722: (13824, 0),
-    4724: (13824, 0), 4728: (13826, 0), 4732: (13826, 0), 4738: (13824, 0), 4768: (14339, 0),
-    4769: (14337, 0), 4771: (14339, 0), 4776: (14336, 0), 5140: (12808, 1),
-}  # fmt: skip
+    4624: (12544, 2),
+    4625: (12544, 0),
+    4634: (12545, 0),
+    4647: (12545, 0),
+    4648: (12544, 0),
+    4672: (12548, 0),
+    4688: (13312, 2),
+    4689: (13313, 0),
+    4720: (13824, 0),
+    4722: (13824, 0),
+    4724: (13824, 0),
+    4728: (13826, 0),
+    4732: (13826, 0),
+    4738: (13824, 0),
+    4768: (14339, 0),
+    4769: (14337, 0),
+    4771: (14339, 0),
+    4776: (14336, 0),
+    5140: (12808, 1),
+}
 #: Sysmon event id -> schema Version of Sysmon 15.
 _SYSMON_VERSION = {1: 5, 3: 5, 5: 3, 10: 3, 11: 2, 12: 2, 13: 2, 22: 5}
 
 #: Zeek log columns and types (Zeek 6 defaults), per log path.
 ZEEK_LOGS: dict[str, tuple[tuple[str, str], ...]] = {
     "conn": (
-        ("ts", "time"), ("uid", "string"), ("id.orig_h", "addr"), ("id.orig_p", "port"),
-        ("id.resp_h", "addr"), ("id.resp_p", "port"), ("proto", "enum"), ("service", "string"),
-        ("duration", "interval"), ("orig_bytes", "count"), ("resp_bytes", "count"),
-        ("conn_state", "string"), ("local_orig", "bool"), ("local_resp", "bool"),
-        ("missed_bytes", "count"), ("history", "string"), ("orig_pkts", "count"),
-        ("orig_ip_bytes", "count"), ("resp_pkts", "count"), ("resp_ip_bytes", "count"),
+        ("ts", "time"),
+        ("uid", "string"),
+        ("id.orig_h", "addr"),
+        ("id.orig_p", "port"),
+        ("id.resp_h", "addr"),
+        ("id.resp_p", "port"),
+        ("proto", "enum"),
+        ("service", "string"),
+        ("duration", "interval"),
+        ("orig_bytes", "count"),
+        ("resp_bytes", "count"),
+        ("conn_state", "string"),
+        ("local_orig", "bool"),
+        ("local_resp", "bool"),
+        ("missed_bytes", "count"),
+        ("history", "string"),
+        ("orig_pkts", "count"),
+        ("orig_ip_bytes", "count"),
+        ("resp_pkts", "count"),
+        ("resp_ip_bytes", "count"),
         ("tunnel_parents", "set[string]"),
     ),
     "dns": (
-        ("ts", "time"), ("uid", "string"), ("id.orig_h", "addr"), ("id.orig_p", "port"),
-        ("id.resp_h", "addr"), ("id.resp_p", "port"), ("proto", "enum"), ("trans_id", "count"),
-        ("rtt", "interval"), ("query", "string"), ("qclass", "count"), ("qclass_name", "string"),
-        ("qtype", "count"), ("qtype_name", "string"), ("rcode", "count"), ("rcode_name", "string"),
-        ("AA", "bool"), ("TC", "bool"), ("RD", "bool"), ("RA", "bool"), ("Z", "count"),
-        ("answers", "vector[string]"), ("TTLs", "vector[interval]"), ("rejected", "bool"),
+        ("ts", "time"),
+        ("uid", "string"),
+        ("id.orig_h", "addr"),
+        ("id.orig_p", "port"),
+        ("id.resp_h", "addr"),
+        ("id.resp_p", "port"),
+        ("proto", "enum"),
+        ("trans_id", "count"),
+        ("rtt", "interval"),
+        ("query", "string"),
+        ("qclass", "count"),
+        ("qclass_name", "string"),
+        ("qtype", "count"),
+        ("qtype_name", "string"),
+        ("rcode", "count"),
+        ("rcode_name", "string"),
+        ("AA", "bool"),
+        ("TC", "bool"),
+        ("RD", "bool"),
+        ("RA", "bool"),
+        ("Z", "count"),
+        ("answers", "vector[string]"),
+        ("TTLs", "vector[interval]"),
+        ("rejected", "bool"),
     ),
     "http": (
-        ("ts", "time"), ("uid", "string"), ("id.orig_h", "addr"), ("id.orig_p", "port"),
-        ("id.resp_h", "addr"), ("id.resp_p", "port"), ("trans_depth", "count"), ("method", "string"),
-        ("host", "string"), ("uri", "string"), ("referrer", "string"), ("version", "string"),
-        ("user_agent", "string"), ("origin", "string"), ("request_body_len", "count"),
-        ("response_body_len", "count"), ("status_code", "count"), ("status_msg", "string"),
-        ("info_code", "count"), ("info_msg", "string"), ("tags", "set[enum]"), ("username", "string"),
-        ("password", "string"), ("proxied", "set[string]"), ("orig_fuids", "vector[string]"),
-        ("orig_filenames", "vector[string]"), ("orig_mime_types", "vector[string]"),
-        ("resp_fuids", "vector[string]"), ("resp_filenames", "vector[string]"),
+        ("ts", "time"),
+        ("uid", "string"),
+        ("id.orig_h", "addr"),
+        ("id.orig_p", "port"),
+        ("id.resp_h", "addr"),
+        ("id.resp_p", "port"),
+        ("trans_depth", "count"),
+        ("method", "string"),
+        ("host", "string"),
+        ("uri", "string"),
+        ("referrer", "string"),
+        ("version", "string"),
+        ("user_agent", "string"),
+        ("origin", "string"),
+        ("request_body_len", "count"),
+        ("response_body_len", "count"),
+        ("status_code", "count"),
+        ("status_msg", "string"),
+        ("info_code", "count"),
+        ("info_msg", "string"),
+        ("tags", "set[enum]"),
+        ("username", "string"),
+        ("password", "string"),
+        ("proxied", "set[string]"),
+        ("orig_fuids", "vector[string]"),
+        ("orig_filenames", "vector[string]"),
+        ("orig_mime_types", "vector[string]"),
+        ("resp_fuids", "vector[string]"),
+        ("resp_filenames", "vector[string]"),
         ("resp_mime_types", "vector[string]"),
     ),
     "ssl": (
-        ("ts", "time"), ("uid", "string"), ("id.orig_h", "addr"), ("id.orig_p", "port"),
-        ("id.resp_h", "addr"), ("id.resp_p", "port"), ("version", "string"), ("cipher", "string"),
-        ("curve", "string"), ("server_name", "string"), ("resumed", "bool"), ("last_alert", "string"),
-        ("next_protocol", "string"), ("established", "bool"), ("ssl_history", "string"),
-        ("cert_chain_fps", "vector[string]"), ("client_cert_chain_fps", "vector[string]"),
+        ("ts", "time"),
+        ("uid", "string"),
+        ("id.orig_h", "addr"),
+        ("id.orig_p", "port"),
+        ("id.resp_h", "addr"),
+        ("id.resp_p", "port"),
+        ("version", "string"),
+        ("cipher", "string"),
+        ("curve", "string"),
+        ("server_name", "string"),
+        ("resumed", "bool"),
+        ("last_alert", "string"),
+        ("next_protocol", "string"),
+        ("established", "bool"),
+        ("ssl_history", "string"),
+        ("cert_chain_fps", "vector[string]"),
+        ("client_cert_chain_fps", "vector[string]"),
         ("sni_matches_cert", "bool"),
     ),
-}  # fmt: skip
+}
 
 FILES = {
     "security": "windows/security.jsonl",
@@ -157,8 +236,16 @@ class TenantOutput:
         self._seq += 1
         return self._seq
 
-    def security(self, us: int, computer: str, event_id: int, data: dict[str, Any], *, failure: bool = False,
-                 mark: str | None = None) -> None:  # fmt: skip
+    def security(
+        self,
+        us: int,
+        computer: str,
+        event_id: int,
+        data: dict[str, Any],
+        *,
+        failure: bool = False,
+        mark: str | None = None,
+    ) -> None:
         """Append a Security-log event (``data`` is its EventData in Windows' own order)."""
         seq = self._next(mark, "security")
         keywords = AUDIT_FAILURE if failure else AUDIT_SUCCESS
@@ -170,8 +257,9 @@ class TenantOutput:
         """Append a Sysmon event (``data`` starts with RuleName/UtcTime as Sysmon writes it)."""
         seq = self._next(mark, "sysmon")
         self.windows["sysmon"].append(
-            WinRecord(us, seq, SYSMON_CHANNEL, computer, event_id, data, "0x8000000000000000", 3012, 4000 + seq % 97,
-                      mark)  # fmt: skip
+            WinRecord(
+                us, seq, SYSMON_CHANNEL, computer, event_id, data, "0x8000000000000000", 3012, 4000 + seq % 97, mark
+            )
         )
 
     def line(self, key: str, us: int, text: str, mark: str | None = None) -> None:

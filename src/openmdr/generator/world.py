@@ -396,7 +396,7 @@ class TenantWorld:
         hit = self.local_cache.get(ip)
         if hit is None:
             addr = ipaddress.ip_address(ip)
-            hit = any(addr in ipaddress.ip_network(n) for n in self.profile.networks + (self.profile.vpn_pool,))
+            hit = any(addr in ipaddress.ip_network(n) for n in (*self.profile.networks, self.profile.vpn_pool))
             self.local_cache[ip] = hit
         return hit
 
@@ -428,9 +428,7 @@ def _sam(style: str, first: str, last: str) -> str:
     return f"{first}.{last}".lower()
 
 
-def build_world(
-    profile: TenantProfile, seed: int, scale: float, geo: GeoPicker, vendors: VendorSites
-) -> TenantWorld:
+def build_world(profile: TenantProfile, seed: int, scale: float, geo: GeoPicker, vendors: VendorSites) -> TenantWorld:
     """Build one tenant's organisation: servers, workstations, people, accounts and addresses.
 
     ``scale`` multiplies the workforce (people and their workstations); servers, the
@@ -488,7 +486,7 @@ def build_world(
     users: list[User] = []
     used: set[str] = set()
     rid = 1104
-    start_h, end_h = p.working_hours
+    start_h, _end_h = p.working_hours
     for i, (fn, ln) in enumerate(pairs):
         if len(users) >= n_people:
             break
@@ -502,7 +500,7 @@ def build_world(
         kind_tag = "NB" if laptop else "WS"
         ws_name = f"{p.ws_prefix}-{kind_tag}-{ws_no:03d}"
         ws_ip = f"{base}.{10 + (ws_no // 200)}.{20 + ws_no % 200}"
-        edr = not (i % 11 == 7)  # a few inventoried machines without the EDR agent
+        edr = i % 11 != 7  # a few inventoried machines without the EDR agent
         ws = add(ws_name, ws_ip, "windows", "laptop" if laptop else "workstation", "workstation",
                  "medium" if laptop else "low", sam, edr, audit=p.audit_workstations,
                  tags=("laptop",) if laptop else ("desktop",))  # fmt: skip
@@ -513,10 +511,17 @@ def build_world(
         hours = (start, start + rng.choice((8.0, 8.5, 9.0, 9.5)))
         users.append(
             User(
-                sam=sam, display_name=f"{fn} {ln}", sid=f"{p.domain_sid}-{rid}", kind="user",
-                department=_DEPARTMENTS[i % len(_DEPARTMENTS)], home_country=country, hours=hours,
-                workstation=ws, remote_days=remote, browser="msedge" if rng.random() < 0.35 else "chrome",
-            )  # fmt: skip
+                sam=sam,
+                display_name=f"{fn} {ln}",
+                sid=f"{p.domain_sid}-{rid}",
+                kind="user",
+                department=_DEPARTMENTS[i % len(_DEPARTMENTS)],
+                home_country=country,
+                hours=hours,
+                workstation=ws,
+                remote_days=remote,
+                browser="msedge" if rng.random() < 0.35 else "chrome",
+            )
         )
         rid += 1
     # Legitimate late workers (a near-miss for off-hours analytics).
@@ -529,10 +534,17 @@ def build_world(
         person.department = "IT"
         admins.append(
             User(
-                sam=p.admin_style.format(sam=person.sam), display_name=f"{person.display_name} (admin)",
-                sid=f"{p.domain_sid}-{rid}", kind="admin", department="IT", home_country=person.home_country,
-                hours=person.hours, workstation=person.workstation, person=person.sam, linux_admin=j == 0,
-            )  # fmt: skip
+                sam=p.admin_style.format(sam=person.sam),
+                display_name=f"{person.display_name} (admin)",
+                sid=f"{p.domain_sid}-{rid}",
+                kind="admin",
+                department="IT",
+                home_country=person.home_country,
+                hours=person.hours,
+                workstation=person.workstation,
+                person=person.sam,
+                linux_admin=j == 0,
+            )
         )
         rid += 1
     services = [

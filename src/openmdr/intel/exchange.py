@@ -184,8 +184,14 @@ def parse_stix_pattern(pattern: str) -> list[tuple[str, str]]:
     return found
 
 
-def read_stix(data: str | bytes | dict[str, Any], origin: str = "stix", tenant: str | None = None,
-              default_tlp: str = "amber", default_confidence: int = 50, source: str = "stix") -> ImportReport:  # fmt: skip
+def read_stix(
+    data: str | bytes | dict[str, Any],
+    origin: str = "stix",
+    tenant: str | None = None,
+    default_tlp: str = "amber",
+    default_confidence: int = 50,
+    source: str = "stix",
+) -> ImportReport:
     """Indicators of a STIX 2.1 bundle (or a TAXII envelope, or a list of objects)."""
     report = ImportReport()
     try:
@@ -275,8 +281,9 @@ def stix_objects(indicators: Sequence[Indicator], producer: str = "OpenMDR") -> 
     import stix2
 
     created = datetime(2026, 1, 1, tzinfo=UTC)
-    identity = stix2.v21.Identity(id=PRODUCER_IDENTITY, name=producer, identity_class="organization",
-                                  created=created, modified=created)  # fmt: skip
+    identity = stix2.v21.Identity(
+        id=PRODUCER_IDENTITY, name=producer, identity_class="organization", created=created, modified=created
+    )
     out: list[dict[str, Any]] = [orjson.loads(identity.serialize())]
     for level in sorted({i.tlp for i in indicators}, key=tlp_rank):
         out.append(_marking_object(level))
@@ -331,8 +338,14 @@ def write_stix(indicators: Sequence[Indicator], producer: str = "OpenMDR") -> by
 
 
 # ---------------------------------------------------------------------------- MISP
-def read_misp(data: str | bytes | dict[str, Any], origin: str = "misp", tenant: str | None = None,
-              default_tlp: str = "amber", source: str = "misp", include_non_ids: bool = False) -> ImportReport:  # fmt: skip
+def read_misp(
+    data: str | bytes | dict[str, Any],
+    origin: str = "misp",
+    tenant: str | None = None,
+    default_tlp: str = "amber",
+    source: str = "misp",
+    include_non_ids: bool = False,
+) -> ImportReport:
     """Indicators of one MISP event (``{"Event": {...}}``) or a list of such events (a MISP search result)."""
     from pymisp import MISPEvent
     from pymisp.exceptions import PyMISPError
@@ -343,7 +356,11 @@ def read_misp(data: str | bytes | dict[str, Any], origin: str = "misp", tenant: 
     except orjson.JSONDecodeError as exc:
         report.reject(data if isinstance(data, bytes) else str(data).encode(), f"not JSON: {exc}", origin, "misp")
         return report
-    events = doc if isinstance(doc, list) else (doc.get("response") if isinstance(doc, dict) and "response" in doc else [doc])
+    events = (
+        doc
+        if isinstance(doc, list)
+        else (doc.get("response") if isinstance(doc, dict) and "response" in doc else [doc])
+    )
     for n, raw in enumerate(events):
         where = f"{origin}#event[{n}]" if len(events) > 1 else origin
         event = MISPEvent()
@@ -437,7 +454,9 @@ def misp_event(indicators: Sequence[Indicator], info: str, org: str = "OpenMDR")
 
     event = MISPEvent()
     event.info = info
-    event.uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, "openmdr:" + info + ":" + ",".join(sorted(i.id for i in indicators))))
+    event.uuid = str(
+        uuid.uuid5(uuid.NAMESPACE_URL, "openmdr:" + info + ":" + ",".join(sorted(i.id for i in indicators)))
+    )
     event.date = datetime.now(UTC).date()
     event.threat_level_id = 2
     event.analysis = 2
@@ -452,9 +471,13 @@ def misp_event(indicators: Sequence[Indicator], info: str, org: str = "OpenMDR")
     for ind in indicators:
         tags = [{"name": f"tlp:{ind.tlp}"}] + [{"name": t} for t in sorted(ind.tags)]
         attr = event.add_attribute(
-            _MISP_EXPORT_TYPE[ind.type], ind.value, to_ids=True, comment=ind.description or "", Tag=tags,
+            _MISP_EXPORT_TYPE[ind.type],
+            ind.value,
+            to_ids=True,
+            comment=ind.description or "",
+            Tag=tags,
             uuid=ind.id,
-        )  # fmt: skip
+        )
         if ind.first_seen:
             attr.first_seen = ind.first_seen
         if ind.last_seen and ind.first_seen and ind.last_seen >= ind.first_seen:
@@ -467,22 +490,35 @@ def write_misp(indicators: Sequence[Indicator], info: str = "OpenMDR shared indi
     return orjson.dumps(misp_event(indicators, info), option=orjson.OPT_INDENT_2, default=str)
 
 
-def write_misp_feed(indicators: Sequence[Indicator], folder: Path | str, info: str = "OpenMDR shared indicators") -> Path:
+def write_misp_feed(
+    indicators: Sequence[Indicator], folder: Path | str, info: str = "OpenMDR shared indicators"
+) -> Path:
     """A MISP feed directory (manifest plus one event) that MISP can subscribe to."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     event = misp_event(indicators, info)
     body = event["Event"]
     (folder / f"{body['uuid']}.json").write_bytes(orjson.dumps(event, default=str))
-    manifest = {body["uuid"]: {k: body.get(k) for k in ("info", "date", "timestamp", "threat_level_id", "analysis",
-                                                          "Orgc", "Tag") if k in body}}  # fmt: skip
+    manifest = {
+        body["uuid"]: {
+            k: body.get(k)
+            for k in ("info", "date", "timestamp", "threat_level_id", "analysis", "Orgc", "Tag")
+            if k in body
+        }
+    }
     (folder / "manifest.json").write_bytes(orjson.dumps(manifest, default=str))
     return folder
 
 
 # ---------------------------------------------------------------------------- CSV
-def read_csv(text: str, origin: str = "csv", tenant: str | None = None, default_tlp: str = "amber",
-             default_confidence: int = 50, source: str = "csv") -> ImportReport:  # fmt: skip
+def read_csv(
+    text: str,
+    origin: str = "csv",
+    tenant: str | None = None,
+    default_tlp: str = "amber",
+    default_confidence: int = 50,
+    source: str = "csv",
+) -> ImportReport:
     """Indicators of a CSV with a header (:data:`CSV_COLUMNS`, ``value`` required; tags ``;``-separated)."""
     report = ImportReport()
     reader = csv.DictReader(io.StringIO(text))
@@ -525,14 +561,29 @@ def write_csv(indicators: Iterable[Indicator]) -> str:
     writer.writerow(CSV_COLUMNS)
     for i in indicators:
         writer.writerow(
-            [i.type, i.value, i.confidence, i.tlp, ";".join(sorted(i.tags)), i.source, _iso(i.first_seen) or "",
-             _iso(i.last_seen) or "", _iso(i.expires_at) or "", i.description or ""]
-        )  # fmt: skip
+            [
+                i.type,
+                i.value,
+                i.confidence,
+                i.tlp,
+                ";".join(sorted(i.tags)),
+                i.source,
+                _iso(i.first_seen) or "",
+                _iso(i.last_seen) or "",
+                _iso(i.expires_at) or "",
+                i.description or "",
+            ]
+        )
     return out.getvalue()
 
 
-def read_any(path: Path | str, fmt: str | None = None, tenant: str | None = None, source: str | None = None,
-             default_tlp: str = "amber") -> ImportReport:  # fmt: skip
+def read_any(
+    path: Path | str,
+    fmt: str | None = None,
+    tenant: str | None = None,
+    source: str | None = None,
+    default_tlp: str = "amber",
+) -> ImportReport:
     """Read a file or MISP feed directory in ``fmt`` (``stix``, ``misp``, ``csv``; guessed when None)."""
     path = Path(path)
     if path.is_dir():

@@ -115,7 +115,9 @@ def _csr(keys: np.ndarray, members: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     return unique, offsets, members[order]
 
 
-def _expand(rows: np.ndarray, slots: np.ndarray, offsets: np.ndarray, members: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _expand(
+    rows: np.ndarray, slots: np.ndarray, offsets: np.ndarray, members: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """For each (row, slot) pair, one (row, member) pair per member grouped under that slot."""
     counts = offsets[slots + 1] - offsets[slots]
     out_rows = np.repeat(rows, counts)

@@ -146,7 +146,9 @@ class _Indexes:
             self.ip4: Ip4Index | None = Ip4Index.build(np.concatenate(nets), np.concatenate(lens), np.concatenate(mems))
         else:
             self.ip4 = None
-        self.ip6 = StringIndex.build(v6_exact_values, np.array(v6_exact_members, dtype=np.int64)) if v6_exact_values else None
+        self.ip6 = (
+            StringIndex.build(v6_exact_values, np.array(v6_exact_members, dtype=np.int64)) if v6_exact_values else None
+        )
 
     def has(self, group: str) -> bool:
         if group == "ip":
@@ -308,9 +310,16 @@ class IndicatorMatcher:
         version = self.store.version()
         cols = self.store.matching_columns(self.clock())
         state = self._build(
-            cols.ids, cols.tenants, cols.types, cols.values, cols.confidences, cols.tlps, cols.last_seen,
-            cols.expires_at, self.store.list_allow(all_scopes=True),
-        )  # fmt: skip
+            cols.ids,
+            cols.tenants,
+            cols.types,
+            cols.values,
+            cols.confidences,
+            cols.tlps,
+            cols.last_seen,
+            cols.expires_at,
+            self.store.list_allow(all_scopes=True),
+        )
         state.version = version
         with self._lock:
             self._state = state
@@ -399,7 +408,9 @@ class IndicatorMatcher:
     def _aged(state: _State, members: np.ndarray, now_us: int) -> np.ndarray:
         half = _HALF_LIFE[state.types[members]]
         age_days = np.maximum(0.0, (now_us - state.last_seen[members]) / 86_400e6)
-        factor = np.where((half > 0) & (state.last_seen[members] > 0), 0.5 ** (age_days / np.where(half > 0, half, 1)), 1.0)
+        factor = np.where(
+            (half > 0) & (state.last_seen[members] > 0), 0.5 ** (age_days / np.where(half > 0, half, 1)), 1.0
+        )
         return np.rint(state.confidence[members] * factor)
 
     def match(self, table: pa.Table, now: datetime | None = None) -> list[Alert]:
@@ -430,7 +441,9 @@ class IndicatorMatcher:
             tenant = tenant_rows.dictionary[int(tcode[s])].as_py()
             ind = details.get(state.ids[member])
             alerts.append(
-                self._alert(state, member, ind, int(aged[k]), tenant, group_rows, group_fields, times, event_ids, context)
+                self._alert(
+                    state, member, ind, int(aged[k]), tenant, group_rows, group_fields, times, event_ids, context
+                )
             )
         return alerts
 

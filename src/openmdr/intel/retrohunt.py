@@ -136,7 +136,7 @@ def hunt_lake(
                 f"FROM read_parquet([{listing}], filename = true, union_by_name = true) "
                 f"WHERE time >= ? AND time <= ? AND ({predicate})"
             )
-            table: pa.Table = conn.execute(sql, [since, until, *params]).to_arrow_table()
+            table: pa.Table = conn.sql(sql, params=[since, until, *params]).to_arrow_table()
             stats.rows_matched += table.num_rows
             if table.num_rows:
                 alerts.extend(matcher.match(table, now=now or until))

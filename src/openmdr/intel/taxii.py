@@ -107,7 +107,9 @@ def taxii_router(
             offset = int(params.get("next", "0") or 0)
         except ValueError:
             raise HTTPException(400, "limit and next must be integers") from None
-        found = intel().list_indicators(None, updated_after=added_after, limit=limit + 1, offset=offset, max_tlp="amber")
+        found = intel().list_indicators(
+            None, updated_after=added_after, limit=limit + 1, offset=offset, max_tlp="amber"
+        )
         more = len(found) > limit
         found = found[:limit]
         shared = exportable(found, max_tlp)
@@ -160,8 +162,10 @@ def taxii_router(
         if shared:
             stamps = [i.updated_at for i in shared if i.updated_at]
             if stamps:
-                headers = {"X-TAXII-Date-Added-First": _taxii_time(min(stamps)),
-                           "X-TAXII-Date-Added-Last": _taxii_time(max(stamps))}  # fmt: skip
+                headers = {
+                    "X-TAXII-Date-Added-First": _taxii_time(min(stamps)),
+                    "X-TAXII-Date-Added-Last": _taxii_time(max(stamps)),
+                }
         return reply(body, headers)
 
     @router.get(f"/{api_root}/collections/{{cid}}/objects/{{object_id}}/")

@@ -11,6 +11,7 @@ source said.  Batches of events travel between stages as Arrow tables
 from __future__ import annotations
 
 import hashlib
+import operator
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -192,18 +193,19 @@ def dump_fields(original: dict[str, Any]) -> str:
 def events_to_table(events: list[Event]) -> pa.Table:
     """Build an Arrow table in :data:`EVENT_SCHEMA` layout from a batch of events.
 
-    Columns are built in one pass per column, so the cost is a few attribute reads per
-    event rather than per-row Arrow appends.
+    One C-level attribute fetch per event gives its row as a tuple; the rows are then
+    transposed into columns, so the per-event Python cost is two calls, not one per column.
     """
-    columns: list[pa.Array] = []
+    names = [f.name for f in EVENT_SCHEMA if f.name != "fields"]
+    rows = list(map(operator.attrgetter(*names), events))
+    columns = dict(zip(names, zip(*rows, strict=True), strict=True)) if rows else dict.fromkeys(names, ())
+    arrays: list[pa.Array] = []
     for f in EVENT_SCHEMA:
-        name = f.name
-        if name == "fields":
-            values: list[Any] = [dump_fields(e.fields) for e in events]
+        if f.name == "fields":
+            arrays.append(pa.array([dump_fields(e.fields) for e in events], type=f.type))
         else:
-            values = [getattr(e, name) for e in events]
-        columns.append(pa.array(values, type=f.type, from_pandas=False))
-    return pa.Table.from_arrays(columns, schema=EVENT_SCHEMA)
+            arrays.append(pa.array(columns[f.name], type=f.type, from_pandas=False))
+    return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
 
 
 def table_to_events(table: pa.Table) -> list[Event]:

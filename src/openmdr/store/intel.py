@@ -302,7 +302,9 @@ def _indicator_values(ind: Indicator, now: datetime) -> dict[str, Any]:
 
 def _merge(old: Any, new: Indicator, now: datetime) -> dict[str, Any]:
     """An existing indicator seen again: widest lifetime, highest confidence, union of tags."""
-    first = min(t for t in (old.first_seen, new.first_seen) if t is not None) if (old.first_seen or new.first_seen) else now
+    first = (
+        min(t for t in (old.first_seen, new.first_seen) if t is not None) if (old.first_seen or new.first_seen) else now
+    )
     lasts = [t for t in (old.last_seen, new.last_seen) if t is not None]
     expires = None if old.expires_at is None or new.expires_at is None else max(old.expires_at, new.expires_at)
     return {
@@ -396,7 +398,9 @@ class IntelStore:
                     old = existing.get(ind.id)
                     if old is not None:
                         conn.execute(
-                            intel_indicators.update().where(intel_indicators.c.id == ind.id).values(**_merge(old, ind, now))
+                            intel_indicators.update()
+                            .where(intel_indicators.c.id == ind.id)
+                            .values(**_merge(old, ind, now))
                         )
                 report.added += len(inserts)
                 report.updated += len(kept) - len(inserts)
@@ -527,9 +531,15 @@ class IntelStore:
             if row is None:
                 conn.execute(
                     intel_allowlist.insert().values(
-                        id=entry_id, scope=_scope(tenant), tenant=tenant, type=kind, value=value,
-                        reason=reason, created_by=actor, created_at=now,
-                    )  # fmt: skip
+                        id=entry_id,
+                        scope=_scope(tenant),
+                        tenant=tenant,
+                        type=kind,
+                        value=value,
+                        reason=reason,
+                        created_by=actor,
+                        created_at=now,
+                    )
                 )
                 self.state.append_audit(
                     conn, actor, "intel.allow.add", tenant, entry_id, {"type": kind, "value": value, "reason": reason}
@@ -541,7 +551,9 @@ class IntelStore:
         """Remove an allow-list entry of ``tenant``'s own scope."""
         with self.state.transaction() as conn:
             result = conn.execute(
-                intel_allowlist.delete().where(intel_allowlist.c.id == entry_id, intel_allowlist.c.scope == _scope(tenant))
+                intel_allowlist.delete().where(
+                    intel_allowlist.c.id == entry_id, intel_allowlist.c.scope == _scope(tenant)
+                )
             )
             if result.rowcount == 0:
                 raise NotFoundError(f"no allow-list entry {entry_id!r} in scope {_scope(tenant)}")
@@ -597,9 +609,13 @@ class IntelStore:
         tlp = normalize_tlp(default_tlp)
         now = _now()
         values = {
-            "kind": kind, "url": url, "collection": collection, "default_tlp": tlp,
-            "default_confidence": max(0, min(100, default_confidence)), "updated_at": now,
-        }  # fmt: skip
+            "kind": kind,
+            "url": url,
+            "collection": collection,
+            "default_tlp": tlp,
+            "default_confidence": max(0, min(100, default_confidence)),
+            "updated_at": now,
+        }
         with self.state.transaction() as conn:
             exists = conn.execute(sa.select(intel_sources.c.name).where(intel_sources.c.name == name)).first()
             if exists:
@@ -633,17 +649,32 @@ class IntelStore:
         now = _now()
         rows = [
             {
-                "id": str(uuid.uuid4()), "tenant": tenant, "case_id": case_id, "type": it["type"], "value": it["value"],
-                "tlp": it["tlp"], "confidence": it["confidence"], "status": "proposed", "reason": it.get("reason"),
-                "indicator_id": None, "created_at": now, "decided_at": None, "decided_by": None,
-            }  # fmt: skip
+                "id": str(uuid.uuid4()),
+                "tenant": tenant,
+                "case_id": case_id,
+                "type": it["type"],
+                "value": it["value"],
+                "tlp": it["tlp"],
+                "confidence": it["confidence"],
+                "status": "proposed",
+                "reason": it.get("reason"),
+                "indicator_id": None,
+                "created_at": now,
+                "decided_at": None,
+                "decided_by": None,
+            }
             for it in items
         ]
         with self.state.transaction() as conn:
             if rows:
                 conn.execute(intel_proposals.insert(), rows)
             self.state.append_audit(
-                conn, actor, "intel.proposals.add", tenant, case_id, {"proposals": len(rows), "ids": [r["id"] for r in rows]}
+                conn,
+                actor,
+                "intel.proposals.add",
+                tenant,
+                case_id,
+                {"proposals": len(rows), "ids": [r["id"] for r in rows]},
             )
         return [Proposal(**r) for r in rows]
 
@@ -665,7 +696,9 @@ class IntelStore:
         """One proposal of ``tenant``; NotFoundError for any other tenant's id."""
         with self.state.transaction() as conn:
             row = conn.execute(
-                sa.select(intel_proposals).where(intel_proposals.c.id == proposal_id, intel_proposals.c.tenant == tenant)
+                sa.select(intel_proposals).where(
+                    intel_proposals.c.id == proposal_id, intel_proposals.c.tenant == tenant
+                )
             ).first()
         if row is None:
             raise NotFoundError(f"no proposal {proposal_id!r} for tenant {tenant!r}")
@@ -685,7 +718,12 @@ class IntelStore:
         if status not in ("shared", "rejected"):
             raise ValidationError(f"a proposal is decided as shared or rejected, not {status!r}")
         now = _now()
-        values: dict[str, Any] = {"status": status, "decided_at": now, "decided_by": actor, "indicator_id": indicator_id}
+        values: dict[str, Any] = {
+            "status": status,
+            "decided_at": now,
+            "decided_by": actor,
+            "indicator_id": indicator_id,
+        }
         if tlp:
             values["tlp"] = normalize_tlp(tlp)
         if reason:
@@ -715,9 +753,13 @@ class IntelStore:
         with self.state.transaction() as conn:
             conn.execute(intel_retrohunts.insert().values(**values))
             self.state.append_audit(
-                conn, actor, "intel.retrohunt", None, run.id,
+                conn,
+                actor,
+                "intel.retrohunt",
+                None,
+                run.id,
                 {"indicators": len(run.indicator_ids), "days": run.days, "alerts": run.alerts, "trigger": run.trigger},
-            )  # fmt: skip
+            )
 
     def list_retrohunts(self, limit: int = 50) -> list[RetroHuntRun]:
         """The newest retro-hunt runs."""
@@ -753,9 +795,16 @@ class IntelStore:
                     continue
                 known.add(leak_id)
                 item = LeakedCredential(
-                    leak_id, tenant, leak["identity"], leak["source"], leak.get("leaked_at"),
-                    bool(leak.get("password_hash_present")), bool(leak.get("known_user")), now, leak.get("alert_id"),
-                )  # fmt: skip
+                    leak_id,
+                    tenant,
+                    leak["identity"],
+                    leak["source"],
+                    leak.get("leaked_at"),
+                    bool(leak.get("password_hash_present")),
+                    bool(leak.get("known_user")),
+                    now,
+                    leak.get("alert_id"),
+                )
                 fresh.append(item)
                 inserts.append({name: getattr(item, name) for name in LeakedCredential.__slots__})  # type: ignore[attr-defined]
             if inserts:
@@ -790,6 +839,12 @@ def _row_allow(row: Any) -> AllowEntry:
 
 def _row_source(row: Any) -> IntelSource:
     return IntelSource(
-        row.name, row.kind, row.url, row.collection, row.default_tlp, int(row.default_confidence),
-        row.last_pulled_at, int(row.indicators),
-    )  # fmt: skip
+        row.name,
+        row.kind,
+        row.url,
+        row.collection,
+        row.default_tlp,
+        int(row.default_confidence),
+        row.last_pulled_at,
+        int(row.indicators),
+    )

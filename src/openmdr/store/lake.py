@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -32,6 +33,14 @@ from openmdr.models.event import EVENT_SCHEMA
 from openmdr.store.errors import QueryError
 from openmdr.store.validation import validate_tenant_name
 
+#: Columns with few distinct values: dictionary-encoded in Parquet (the rest would only pay for trying).
+DICTIONARY_COLUMNS = [
+    "tenant", "source_format", "source_type", "product", "service", "category", "event_code", "action", "outcome",
+    "host", "user", "user_domain", "protocol", "process_image", "parent_image", "src_country", "src_city",
+    "dst_country", "asset_criticality", "asset_owner", "asset_class",
+]  # fmt: skip
+#: Columns whose min/max statistics prune scans (time ranges, id look-ups, tenant checks).
+STATISTICS_COLUMNS = ["time", "event_id", "tenant", "ingested_at"]
 #: Statement types a tenant query may contain (one statement, read-only).
 _READ_ONLY = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 
@@ -99,23 +108,23 @@ class EventLake:
 
     # ---------------------------------------------------------------- writing
     def append(self, table: pa.Table) -> AppendResult:
-        """Store a batch in :data:`EVENT_SCHEMA` layout; events already present are skipped."""
+        """Store a batch in :data:`EVENT_SCHEMA` layout; events already present are skipped.
+
+        The batch is cut into (tenant, day) partitions with one sort and zero-copy slices;
+        duplicate ids (already stored, or repeated inside the batch) are dropped by one
+        filter per partition that has any.
+        """
         if table.num_rows == 0:
             return AppendResult(0, 0, table)
         table = table.cast(EVENT_SCHEMA) if table.schema != EVENT_SCHEMA else table
-        days = pc.cast(table.column("time"), pa.date32())
-        keys = pa.Table.from_arrays([table.column("tenant"), days], names=["tenant", "day"])
-        groups = keys.group_by(["tenant", "day"], use_threads=False).aggregate([])
         stored_parts: list[pa.Table] = []
         duplicates = 0
         with self._lock:
-            for tenant, day in zip(groups.column("tenant").to_pylist(), groups.column("day").to_pylist(), strict=True):
-                mask = pc.and_(pc.equal(keys.column("tenant"), tenant), pc.equal(keys.column("day"), pa.scalar(day)))
-                part = table.filter(mask)
+            for tenant, day, part in _partitions(table):
                 known = self._known_ids(tenant, day)
                 ids = part.column("event_id").to_pylist()
-                keep: list[bool] = []
                 fresh: set[str] = set()
+                keep: list[bool] = []
                 for event_id in ids:
                     new = event_id not in known and event_id not in fresh
                     keep.append(new)
@@ -147,7 +156,11 @@ class EventLake:
         folder.mkdir(parents=True, exist_ok=True)
         name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
         tmp = folder / f".{name}.tmp"
-        pq.write_table(part.sort_by("time"), tmp, compression=self.compression)
+        times = part.column("time").combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
+        if len(times) > 1 and not bool(np.all(times[1:] >= times[:-1])):
+            part = part.take(np.argsort(times, kind="stable"))  # files are time-ordered for range scans
+        pq.write_table(part, tmp, compression=self.compression, use_dictionary=DICTIONARY_COLUMNS,
+                       write_statistics=STATISTICS_COLUMNS)  # fmt: skip
         final = folder / name
         tmp.replace(final)
         return final
@@ -297,6 +310,33 @@ class EventLake:
             for key in [k for k in self._ids if k[0] == tenant]:
                 del self._ids[key]
         return rows
+
+
+def _partitions(table: pa.Table) -> Iterator[tuple[str, date, pa.Table]]:
+    """(tenant, day, rows) of every partition a batch touches; a one-partition batch is not copied."""
+    tenants = table.column("tenant").combine_chunks()
+    days = pc.cast(table.column("time"), pa.date32()).combine_chunks()
+    first_tenant, first_day = tenants[0].as_py(), days[0].as_py()
+    if pc.all(pc.equal(tenants, first_tenant)).as_py() and pc.all(pc.equal(days, days[0])).as_py():
+        yield first_tenant, first_day, table
+        return
+    keys = pa.table({"tenant": tenants, "day": days})
+    order = pc.sort_indices(keys, sort_keys=[("tenant", "ascending"), ("day", "ascending")])
+    ordered = table.take(order)
+    t_sorted = tenants.take(order).to_pylist()
+    d_sorted = days.take(order).cast(pa.int32()).to_numpy(zero_copy_only=False)
+    boundaries = np.flatnonzero(np.diff(d_sorted) != 0) + 1
+    starts = [0, *boundaries.tolist(), len(t_sorted)]
+    cuts: list[int] = [0]
+    for a, b in zip(starts, starts[1:], strict=False):  # a day run may still span tenants
+        for i in range(a + 1, b):
+            if t_sorted[i] != t_sorted[i - 1]:
+                cuts.append(i)
+        cuts.append(b)
+    cuts = sorted(set(cuts))
+    for a, b in zip(cuts, cuts[1:], strict=False):
+        part = ordered.slice(a, b - a)
+        yield t_sorted[a], date.fromordinal(date(1970, 1, 1).toordinal() + int(d_sorted[a])), part
 
 
 def _partition_day(folder: Path) -> date | None:

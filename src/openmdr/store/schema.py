@@ -205,6 +205,8 @@ AREA_MODULES: tuple[str, ...] = (
     "openmdr.store.alerts",
     "openmdr.store.cases",
     "openmdr.store.response",
+    "openmdr.store.rules",
+    "openmdr.store.intel",
 )
 
 

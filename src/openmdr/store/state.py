@@ -68,6 +68,20 @@ def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
+def reason_key(reason: str) -> str:
+    """The group a rejection reason is counted under: its head before the detail.
+
+    ``"oversized record: 5 bytes > limit"`` -> ``"oversized record"``; a parser's reason
+    keeps its format in front: ``"json: truncated JSON: at byte 9"`` -> ``"json: truncated JSON"``.
+    """
+    head, sep, rest = reason.partition(":")
+    if sep and head and " " not in head:
+        second = rest.split(":", 1)[0].strip()
+        if second:
+            head = f"{head}: {second}"
+    return head[:80]
+
+
 def _json_safe(value: Any) -> Any:
     """Context mappings as JSON-storable data (datetimes and bytes become text)."""
     if value is None:
@@ -443,7 +457,7 @@ class StateStore:
             blob_path = None if inline else self._write_blob(digest, r.payload)
             reason = r.reason or "no reason given"
             rows.append({
-                "tenant": r.tenant or None, "reason": reason, "reason_key": reason.split(":", 1)[0][:80],
+                "tenant": r.tenant or None, "reason": reason, "reason_key": reason_key(reason),
                 "origin": r.origin or "unknown", "format": r.format, "stage": r.stage or "parse",
                 "received_at": r.received_at if r.received_at.tzinfo else r.received_at.replace(tzinfo=UTC),
                 "stored_at": now, "size": len(r.payload), "payload": r.payload if inline else None,

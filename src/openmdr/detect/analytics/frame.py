@@ -17,6 +17,11 @@ Which rows are what (documented in docs/analytics.md):
   it was written, which for replayed captures can be one instant for all flows).
 * a **DNS query** is a Zeek ``dns`` record or a Suricata ``dns`` query record, with the
   queried name in ``domain``.
+* a **server name** row (Zeek ``ssl``/``http``, Suricata ``tls``/``http`` with a ``domain``)
+  ties a destination address to the names clients asked it for (TLS SNI, HTTP Host).
+* a **non-existent domain** answer is a Zeek ``dns`` record with ``rcode_name`` NXDOMAIN or a
+  Suricata ``dns`` answer record with ``rcode`` NXDOMAIN (Suricata's other answers are skipped:
+  their queries are already counted).
 """
 
 from __future__ import annotations
@@ -34,6 +39,12 @@ from openmdr.models.event import EVENT_SCHEMA, Event, events_to_table
 
 KIND_CONN = 1
 KIND_DNS = 2
+#: A server name seen for a destination address (Zeek ssl/http, Suricata tls/http): used
+#: to name destinations in alerts and to match domain allow-lists, never counted as traffic.
+KIND_NAME = 3
+#: A DNS answer that says the name does not exist (Suricata logs answers as records of
+#: their own; a Zeek ``dns`` row carries its ``rcode_name`` instead).
+KIND_NXDOMAIN = 4
 
 #: Columns of a connection/DNS view (one row per connection or query).
 NET_SCHEMA = pa.schema(
@@ -54,6 +65,7 @@ NET_SCHEMA = pa.schema(
         ("dst_internal", pa.bool_()),
         ("domain", pa.string()),
         ("qtype", pa.string()),
+        ("rcode", pa.string()),
         ("asset_class", pa.string()),
         ("asset_has_edr", pa.bool_()),
     ]
@@ -105,7 +117,12 @@ WITH clean AS (
       WHEN product = 'suricata' AND service IN ('flow', 'netflow') THEN {KIND_CONN}
       WHEN source_format IN ('cef', 'leef') AND src_ip IS NOT NULL AND dst_ip IS NOT NULL THEN {KIND_CONN}
       WHEN product = 'zeek' AND service = 'dns' AND domain IS NOT NULL THEN {KIND_DNS}
-      WHEN product = 'suricata' AND service = 'dns' AND domain IS NOT NULL THEN {KIND_DNS}
+      WHEN product = 'zeek' AND service IN ('ssl', 'http') AND domain IS NOT NULL THEN {KIND_NAME}
+      WHEN product = 'suricata' AND service IN ('tls', 'http') AND domain IS NOT NULL THEN {KIND_NAME}
+      WHEN product = 'suricata' AND service = 'dns' AND domain IS NOT NULL THEN CASE
+        WHEN COALESCE({_fld("dns.type")}, 'query') = 'query' THEN {KIND_DNS}
+        WHEN upper({_fld("dns.rcode")}) = 'NXDOMAIN' THEN {KIND_NXDOMAIN}
+        ELSE 0 END
       WHEN product IS NULL AND src_ip IS NOT NULL AND dst_ip IS NOT NULL
            AND json_exists(fields, '$.conn_state') THEN {KIND_CONN}
       ELSE 0
@@ -132,14 +149,14 @@ SELECT
     ELSE COALESCE(lower(action) IN {_DENY} OR lower(outcome) IN {_DENY}, false)
   END AS failed,
   src_internal, dst_internal,
-  CASE WHEN kind = {KIND_DNS} THEN lower(rtrim(domain, '.')) END AS domain,
+  CASE WHEN kind IN ({KIND_DNS}, {KIND_NAME}, {KIND_NXDOMAIN}) THEN lower(rtrim(domain, '.')) END AS domain,
   CASE WHEN kind = {KIND_DNS} THEN upper(COALESCE({_fld("qtype_name")}, {_fld("dns.rrtype")})) END AS qtype,
+  CASE WHEN kind = {KIND_NXDOMAIN} THEN 'NXDOMAIN'
+       WHEN kind = {KIND_DNS} THEN upper({_fld("rcode_name")}) END AS rcode,
   asset_class, asset_has_edr
 FROM base
 WHERE kind > 0
-  AND (kind = {KIND_DNS} OR (src_ip IS NOT NULL AND dst_ip IS NOT NULL))
-  AND (product IS DISTINCT FROM 'suricata' OR service <> 'dns'
-       OR COALESCE({_fld("dns.type")}, 'query') = 'query')
+  AND (kind IN ({KIND_DNS}, {KIND_NXDOMAIN}) OR (src_ip IS NOT NULL AND dst_ip IS NOT NULL))
 """
 
 _LOGON_ACTIONS = (
@@ -172,7 +189,9 @@ WITH clean AS (
       NULLIF(regexp_extract(message, {_sql_literal(_GPASSWD_ADD)}, 2), '')) END AS linux_group,
     CASE WHEN service IN ('usermod', 'gpasswd') THEN COALESCE(
       NULLIF(regexp_extract(message, {_sql_literal(_LINUX_GROUP_ADD)}, 1), ''),
-      NULLIF(regexp_extract(message, {_sql_literal(_GPASSWD_ADD)}, 1), '')) END AS linux_member
+      NULLIF(regexp_extract(message, {_sql_literal(_GPASSWD_ADD)}, 1), ''))
+      WHEN service = 'useradd' THEN NULLIF(regexp_extract(message, '^new user: name=([^,]+)', 1), '')
+    END AS linux_member
   FROM clean
 ), typed AS (
   SELECT *,
@@ -180,7 +199,8 @@ WITH clean AS (
       WHEN code IN ('4634', '4647', '4648', '4672') THEN NULL
       WHEN act IN ('group_member_added', 'member_added', 'user_added_to_group') OR linux_group IS NOT NULL
            THEN 'group_add'
-      WHEN act IN ('user_added', 'account_created', 'user_created') OR code = '4720' THEN 'user_add'
+      WHEN act IN ('user_added', 'account_created', 'user_created') OR code = '4720'
+           OR (service = 'useradd' AND linux_member IS NOT NULL) THEN 'user_add'
       WHEN code IN ('5145', '4663') OR (category = 'file_event' AND product = 'windows')
            OR act IN ('file_access', 'share_access', 'file_read') THEN 'file'
       WHEN code IN ('4768', '4776', '4771') OR act IN ('sudo_command', 'sudo_failed', 'su_failed')

@@ -126,11 +126,15 @@ def source_network(ip: str, external: bool) -> str:
     return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
 
 
-def in_working_time(hour: int, weekday: int, info: TenantInfo) -> bool:
-    """True when ``hour``/``weekday`` (tenant local) fall in the tenant's working time."""
+def in_working_time(hour: int, weekday: int, info: TenantInfo, margin: int = 0) -> bool:
+    """True when ``hour``/``weekday`` (tenant local) fall in the tenant's working time,
+    widened by ``margin`` hours at both ends."""
     if weekday not in info.working_days:
         return False
     start, end = info.working_hours
+    start, end = (start - margin) % 24, (end + margin) % 24
+    if margin and (info.working_hours[1] - info.working_hours[0]) % 24 + 2 * margin >= 24:
+        return True
     if start <= end:
         return start <= hour < end
     return hour >= start or hour < end
@@ -423,7 +427,13 @@ class IdentityAnalytics:
         if src:
             entities["src_ip"] = src
 
-        if cfg.offhours_enabled and warm and interactive and not in_working_time(hour, weekday, self.info):
+        if (
+            cfg.offhours_enabled
+            and warm
+            and interactive
+            and not in_working_time(hour, weekday, self.info)
+            and (established or not in_working_time(hour, weekday, self.info, cfg.offhours_margin_hours))
+        ):
             share = profile.hour_share(hour)
             if share <= cfg.offhours_max_share:
                 basis = (
@@ -677,21 +687,31 @@ class IdentityAnalytics:
         entities: dict[str, Any] = {"user": account}
         if host:
             entities["host"] = host
-        local = code != "4720"
+        windows = code == "4720"  # local SAM or domain: the event alone does not say which
+        hour, weekday = self.clock.hour_weekday(ts)
+        working = in_working_time(hour, weekday, self.info)
+        if windows:
+            severity = "informational" if working else "low"
+        else:
+            severity = "low" if working else "medium"
+        when = "in" if working else "outside"
         alerts.append(
             self._alert(
                 "account_created",
                 f"Account {account} created on {host or '?'}",
-                "medium" if local else "low",
+                severity,
                 ts,
                 ts,
-                attack=["T1136.001" if local else "T1136.002"],
+                attack=["T1136"] if windows else ["T1136.001"],
                 tactics=["persistence"],
                 entities=entities,
                 evidence=[eid],
                 event_count=1,
-                explanation=f"{actor or 'someone'} created account {account} on {host or '?'}",
-                details={"account": account, "actor": actor, "event_code": code},
+                explanation=(
+                    f"{actor or 'someone'} created account {account} on {host or '?'} {when} working time "
+                    f"({hour:02d}:00 {self.info.timezone} on {_DAYS[weekday]})"
+                ),
+                details={"account": account, "actor": actor, "event_code": code, "working_time": working},
                 confidence=0.5,
             )
         )

@@ -29,7 +29,7 @@ from openmdr.detect.analytics.baseline import (
     VolumeProfile,
 )
 from openmdr.detect.analytics.domains import registered_domain
-from openmdr.detect.analytics.frame import KIND_CONN, KIND_DNS, is_host_address
+from openmdr.detect.analytics.frame import KIND_CONN, KIND_DNS, KIND_NAME, KIND_NXDOMAIN, is_host_address
 from openmdr.detect.analytics.settings import AnalyticsSettings
 from openmdr.detect.analytics.stats import BeaconWeights, beacon_scores, shannon_entropy
 from openmdr.models.alert import Alert
@@ -87,6 +87,24 @@ class AddressMatcher:
     def mask(self, values: Sequence[str]) -> np.ndarray:
         """Boolean array: which of ``values`` (distinct addresses) are inside."""
         return np.fromiter((self(v) if v else False for v in values), dtype=bool, count=len(values))
+
+
+class DomainMatcher:
+    """Is a name one of the listed domains or below one (``a.cdn.example.com`` is below ``example.com``)."""
+
+    def __init__(self, domains: Iterable[str]) -> None:
+        self.domains = tuple(d.strip(".").lower() for d in domains if d.strip("."))
+
+    def __bool__(self) -> bool:
+        return bool(self.domains)
+
+    def __call__(self, name: str) -> bool:
+        name = name.rstrip(".").lower()
+        return any(name == d or name.endswith("." + d) for d in self.domains)
+
+    def any(self, names: Iterable[str]) -> bool:
+        """True if any of ``names`` is allowed."""
+        return bool(self.domains) and any(self(n) for n in names)
 
 
 @dataclass
@@ -147,6 +165,21 @@ class NetworkContext:
         return AddressMatcher(self.settings.long_connection.allow_cidrs)
 
     @cached_property
+    def beacon_allow_names(self) -> DomainMatcher:
+        """Beacon allow-list by server name."""
+        return DomainMatcher(self.settings.beacon.allow_domains)
+
+    @cached_property
+    def long_allow_names(self) -> DomainMatcher:
+        """Long-connection allow-list by server name."""
+        return DomainMatcher(self.settings.long_connection.allow_domains)
+
+    @cached_property
+    def shadow_ignore(self) -> AddressMatcher:
+        """Address pools shadow IT never reports (VPN pools, NAT egress)."""
+        return AddressMatcher(self.settings.shadow_it.ignore_cidrs)
+
+    @cached_property
     def exfil_allow(self) -> AddressMatcher:
         """Exfiltration allow-list by destination address."""
         return AddressMatcher(self.settings.exfil.allow_cidrs)
@@ -193,6 +226,7 @@ class WindowFrame:
         self.dst_int = pc.fill_null(table.column("dst_internal"), False).to_numpy(zero_copy_only=False).astype(bool)
         self.conn = self.kind == KIND_CONN
         self.dns = self.kind == KIND_DNS
+        self.named = self.kind == KIND_NAME
 
     @cached_property
     def event_ids(self) -> list[str]:
@@ -208,6 +242,25 @@ class WindowFrame:
             rows = rows[np.linspace(0, len(rows) - 1, limit).astype(np.int64)]
         ids = self.event_ids
         return [ids[i] for i in rows.tolist()]
+
+    @cached_property
+    def nxdomain(self) -> np.ndarray:
+        """Rows that say a name does not exist (Zeek dns NXDOMAIN, Suricata NXDOMAIN answers)."""
+        rcode = pc.fill_null(pc.equal(self.table.column("rcode"), "NXDOMAIN"), False)
+        return (self.kind == KIND_NXDOMAIN) | (self.dns & rcode.to_numpy(zero_copy_only=False).astype(bool))
+
+    @cached_property
+    def dst_names(self) -> dict[int, list[str]]:
+        """Per destination address code: the server names (SNI, HTTP Host) clients used for it."""
+        rows = np.flatnonzero(self.named & (self.dst >= 0))
+        if len(rows) == 0:
+            return {}
+        names = self.table.column("domain").take(pa.array(rows)).to_pylist()
+        out: dict[int, set[str]] = {}
+        for code, name in zip(self.dst[rows].tolist(), names, strict=True):
+            if name:
+                out.setdefault(code, set()).add(name)
+        return {code: sorted(found) for code, found in out.items()}
 
     @cached_property
     def host_addr(self) -> np.ndarray:
@@ -265,6 +318,22 @@ def update_popularity(w: WindowFrame, ctx: NetworkContext) -> None:
     profile.hosts.add_many(w.addrs[c] for c in w.internal_hosts.tolist())
 
 
+def _named(ip: str, names: Sequence[str]) -> str:
+    """``ip`` with the server names clients used for it: ``1.2.3.4 (evil.example)``."""
+    if not names:
+        return ip
+    shown = ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
+    return f"{ip} ({shown})"
+
+
+def _net_entities(src: str, dst: str, names: Sequence[str]) -> dict[str, Any]:
+    """Entities of a pair alert; the destination's server names become ``domain``."""
+    out: dict[str, Any] = {"src_ip": src, "dst_ip": dst}
+    if names:
+        out["domain"] = names[0] if len(names) == 1 else list(names[:20])
+    return out
+
+
 # ----------------------------------------------------------------------------- beaconing
 
 
@@ -310,13 +379,14 @@ def beacon_analytic(w: WindowFrame, ctx: NetworkContext) -> list[Alert]:
         return []
     dst_codes = pairs[hits] % n_addr
     popular, hosts, total = _popular(ctx, w, dst_codes)
-    allow = ctx.beacon_allow
+    allow, allow_names = ctx.beacon_allow, ctx.beacon_allow_names
     alerts: list[Alert] = []
     order = np.argsort(pair_ids, kind="stable")
     starts = np.searchsorted(pair_ids[order], hits)
     for j, p in enumerate(hits.tolist()):
         src, dst = w.addrs[int(pairs[p] // n_addr)], w.addrs[int(dst_codes[j])]
-        if popular[j] or (allow and allow(dst)):
+        names = w.dst_names.get(int(dst_codes[j]), [])
+        if popular[j] or (allow and allow(dst)) or allow_names.any(names):
             continue
         n = int(scores["connections"][p])
         pair_rows = rows[order[starts[j] : starts[j] + n]]
@@ -338,11 +408,12 @@ def beacon_analytic(w: WindowFrame, ctx: NetworkContext) -> list[Alert]:
             "bytes_bowley_skew": float(scores["size_skew"][p]),
             "internal_hosts_to_destination": int(hosts[j]),
             "internal_hosts_in_window": total,
+            "server_names": names[:20],
             "window_start": utc(w.start).isoformat(),
             "window_end": utc(w.end).isoformat(),
         }
         explanation = (
-            f"{src} -> {dst}: {n} connections every ~{human_duration(interval)} "
+            f"{src} -> {_named(dst, names)}: {n} connections every ~{human_duration(interval)} "
             f"(interval MAD {scores['interval_mad'][p]:.0f}s, median size {scores['size'][p]:.0f} B, "
             f"MAD {scores['size_mad'][p]:.0f} B); beacon score {score:.3f} >= {cfg.score_threshold} "
             f"(timing {scores['ts_score'][p]:.2f}, size {scores['ds_score'][p]:.2f}, "
@@ -358,7 +429,7 @@ def beacon_analytic(w: WindowFrame, ctx: NetworkContext) -> list[Alert]:
                 float(scores["last"][p]),
                 attack=["T1071"],
                 tactics=["command-and-control"],
-                entities={"src_ip": src, "dst_ip": dst},
+                entities=_net_entities(src, dst, names),
                 evidence=w.evidence(pair_rows, ctx.settings.max_evidence),
                 event_count=n,
                 explanation=explanation,
@@ -433,13 +504,14 @@ def long_connection_analytic(w: WindowFrame, ctx: NetworkContext) -> list[Alert]
     pair = uniq[hits] // 4 // 65536
     dst_codes = pair % n_addr
     popular, hosts, n_hosts = _popular(ctx, w, dst_codes)
-    allow = ctx.long_allow
+    allow, allow_names = ctx.long_allow, ctx.long_allow_names
     alerts: list[Alert] = []
     order = np.argsort(inverse, kind="stable")
     starts = np.searchsorted(inverse[order], hits)
     for j, g in enumerate(hits.tolist()):
         src, dst = w.addrs[int(pair[j] // n_addr)], w.addrs[int(dst_codes[j])]
-        if popular[j] or (allow and allow(dst)):
+        names = w.dst_names.get(int(dst_codes[j]), [])
+        if popular[j] or (allow and allow(dst)) or allow_names.any(names):
             continue
         port = int((uniq[g] // 4) % 65536)
         proto = PROTO_NAMES[int(uniq[g] % 4)]
@@ -448,7 +520,7 @@ def long_connection_analytic(w: WindowFrame, ctx: NetworkContext) -> list[Alert]
         last = float((w.ts[grp] + w.duration[grp]).max())
         biggest = max(float(longest[g]), float(covered[g]))
         explanation = (
-            f"{src} -> {dst}:{port}/{proto}: longest connection {human_duration(longest[g])}, "
+            f"{src} -> {_named(dst, names)}:{port}/{proto}: longest connection {human_duration(longest[g])}, "
             f"{int(counts[g])} connections covering {human_duration(covered[g])} of the window "
             f"(thresholds: one >= {human_duration(cfg.single_seconds)} or covered >= "
             f"{human_duration(cfg.covered_seconds)}); {int(hosts[j])} of {n_hosts} internal hosts use {dst}"
@@ -462,7 +534,7 @@ def long_connection_analytic(w: WindowFrame, ctx: NetworkContext) -> list[Alert]
                 last,
                 attack=["T1071"],
                 tactics=["command-and-control"],
-                entities={"src_ip": src, "dst_ip": dst},
+                entities=_net_entities(src, dst, names),
                 evidence=w.evidence(grp, ctx.settings.max_evidence),
                 event_count=int(counts[g]),
                 explanation=explanation,
@@ -476,6 +548,7 @@ def long_connection_analytic(w: WindowFrame, ctx: NetworkContext) -> list[Alert]
                     "single_threshold_s": cfg.single_seconds,
                     "covered_threshold_s": cfg.covered_seconds,
                     "internal_hosts_to_destination": int(hosts[j]),
+                    "server_names": names[:20],
                     "bytes_out": float(w.bytes_out[grp].sum()),
                     "bytes_in": float(w.bytes_in[grp].sum()),
                 },
@@ -1024,6 +1097,83 @@ def dns_tunnel_analytic(w: WindowFrame, ctx: NetworkContext) -> list[Alert]:
     return alerts
 
 
+# ------------------------------------------------------------------------------------ DGA
+
+
+def dga_analytic(w: WindowFrame, ctx: NetworkContext) -> list[Alert]:
+    """One host asking for many distinct registered domains that do not exist (domain generation).
+
+    Malware with a domain-generation algorithm tries dozens to thousands of generated
+    domains until one its operator registered answers; almost all of them are NXDOMAIN.
+    Counting *distinct registered domains* (not queries, not subdomains) keeps a host that
+    retries one broken name, or appends a search suffix, far below the threshold.
+    """
+    cfg = ctx.settings.dga
+    rows = np.flatnonzero(w.nxdomain & (w.src >= 0))
+    if len(rows) == 0:
+        return []
+    encoded = pc.dictionary_encode(w.table.column("domain").take(pa.array(rows))).combine_chunks()
+    names: list[str | None] = encoded.dictionary.to_pylist()
+    allow = DomainMatcher(cfg.allow_domains)
+    reg_index: dict[str, int] = {}
+    name_reg = np.full(len(names), -1, dtype=np.int64)
+    for i, name in enumerate(names):
+        reg = registered_domain(name) if name else None
+        if reg is not None and not allow(reg):
+            name_reg[i] = reg_index.setdefault(reg, len(reg_index))
+    codes = pc.fill_null(encoded.indices, -1).to_numpy().astype(np.int64)
+    row_reg = np.where(codes >= 0, name_reg[np.maximum(codes, 0)], -1)
+    keep = row_reg >= 0
+    if not keep.any():
+        return []
+    rows, row_reg = rows[keep], row_reg[keep]
+    n_reg = len(reg_index)
+    pairs = np.unique(w.src[rows] * n_reg + row_reg)
+    sources, distinct = np.unique(pairs // n_reg, return_counts=True)
+    regs = list(reg_index)
+    alerts: list[Alert] = []
+    for code, n_domains in zip(sources.tolist(), distinct.tolist(), strict=True):
+        if n_domains < cfg.min_nx_domains:
+            continue
+        src = w.addrs[code]
+        grp = rows[w.src[rows] == code]
+        own = sorted({regs[r] for r in (pairs[pairs // n_reg == code] % n_reg).tolist()})
+        labels = [d.split(".", 1)[0] for d in own]
+        entropy = float(np.mean([shannon_entropy(x) for x in labels])) if labels else 0.0
+        length = float(np.mean([len(x) for x in labels])) if labels else 0.0
+        examples = own[:10]
+        alerts.append(
+            ctx.alert(
+                "dga",
+                f"Possible DGA malware on {src}: {n_domains} non-existent domains",
+                "high" if n_domains >= cfg.high_nx_domains else "medium",
+                float(w.ts[grp].min()),
+                float(w.ts[grp].max()),
+                attack=["T1568.002"],
+                tactics=["command-and-control"],
+                entities={"src_ip": src, "domain": examples},
+                evidence=w.evidence(grp, ctx.settings.max_evidence),
+                event_count=len(grp),
+                explanation=(
+                    f"{src} got NXDOMAIN for {n_domains} distinct registered domains within "
+                    f"{human_duration(w.end - w.start)} (>= {cfg.min_nx_domains}; {len(grp)} answers), e.g. "
+                    f"{', '.join(examples[:5])}; their first labels average {length:.1f} characters and "
+                    f"{entropy:.2f} bits/char"
+                ),
+                details={
+                    "nx_registered_domains": n_domains,
+                    "threshold": cfg.min_nx_domains,
+                    "nx_answers": len(grp),
+                    "mean_label_length": length,
+                    "mean_label_entropy": entropy,
+                    "examples": examples,
+                },
+                confidence=0.75 if n_domains >= cfg.high_nx_domains else 0.65,
+            )
+        )
+    return alerts
+
+
 # ------------------------------------------------------------------------------ shadow IT
 
 
@@ -1054,9 +1204,10 @@ def shadow_it_analytic(w: WindowFrame, ctx: NetworkContext) -> list[Alert]:
     enriched_known[w.src[src_rows]] = True
     enriched_edr[w.src[src_rows[edr_col[src_rows]]]] = True
     alerts: list[Alert] = []
+    ignore = ctx.shadow_ignore
     for j, code in enumerate(uniq.tolist()):
         ip = w.addrs[code]
-        if not is_host_address(ip):
+        if not is_host_address(ip) or (ignore and ignore(ip)):
             continue
         asset = ctx.assets_by_ip.get(ip)
         known = asset is not None or bool(enriched_known[code])
@@ -1151,6 +1302,8 @@ def network_analytics(settings: AnalyticsSettings) -> list[WindowAnalytic]:
         out.append(WindowAnalytic("exfiltration_volume", settings.exfil.window_seconds, exfil_analytic))
     if settings.dns_tunnel.enabled:
         out.append(WindowAnalytic("dns_tunnel", settings.dns_tunnel.window_seconds, dns_tunnel_analytic))
+    if settings.dga.enabled:
+        out.append(WindowAnalytic("dga", settings.dga.window_seconds, dga_analytic))
     if settings.beacon.enabled:
         out.append(WindowAnalytic("beacon", settings.beacon.window_seconds, beacon_analytic))
     if settings.long_connection.enabled:

@@ -65,6 +65,13 @@ class IdentitySettings(BaseModel):
         default_factory=lambda: ["2", "7", "10", "11"],
         description="Windows LogonType values judged for off-hours (others, e.g. type 3, are machine noise)",
     )
+    offhours_margin_hours: int = Field(
+        1,
+        ge=0,
+        le=12,
+        description="for users without an established profile: hours around the working day that still count as "
+        "working time (an early start is not an incident)",
+    )
     new_country_enabled: bool = True
     new_country_min_user_logons: int = Field(3, ge=1, description="geolocated logons before a user's countries count")
     travel_enabled: bool = True
@@ -147,8 +154,11 @@ class BeaconSettings(BaseModel):
     popular_host_days: int = Field(
         30, ge=1, description="host-days of contact (over history) that make a destination popular"
     )
-    allow_cidrs: list[str] = Field(default_factory=list)
-    allow_domains: list[str] = Field(default_factory=list)
+    allow_cidrs: list[str] = Field(default_factory=list, description="destinations never reported as beacons")
+    allow_domains: list[str] = Field(
+        default_factory=list,
+        description="server names (TLS SNI, HTTP Host seen for the destination) never reported, with subdomains",
+    )
 
 
 class LongConnectionSettings(BaseModel):
@@ -165,6 +175,9 @@ class LongConnectionSettings(BaseModel):
     high_seconds: float = Field(20 * 3600.0, gt=0, description="duration from which the alert is high severity")
     external_only: bool = Field(True, description="only internal -> external pairs")
     allow_cidrs: list[str] = Field(default_factory=list)
+    allow_domains: list[str] = Field(
+        default_factory=list, description="server names (TLS SNI, HTTP Host) never reported, with subdomains"
+    )
     allow_ports: list[int] = Field(default_factory=list)
 
 
@@ -178,6 +191,21 @@ class DnsTunnelSettings(BaseModel):
     min_mean_length: float = Field(30.0, ge=0, description="mean length of the subdomain part")
     txt_null_queries: int = Field(200, ge=1, description="TXT/NULL/PRIVATE queries to one domain within the window")
     allow_domains: list[str] = Field(default_factory=lambda: list(DEFAULT_DNS_ALLOW))
+
+
+class DgaSettings(BaseModel):
+    """Domain-generation malware: one host asking for many registered domains that do not exist."""
+
+    enabled: bool = True
+    window_seconds: int = Field(3600, ge=60)
+    min_nx_domains: int = Field(
+        25, ge=1, description="distinct registered domains answered NXDOMAIN for one source within the window"
+    )
+    high_nx_domains: int = Field(75, ge=1, description="distinct NXDOMAIN registered domains for high severity")
+    allow_domains: list[str] = Field(
+        default_factory=lambda: ["local", "localdomain", "lan", "home.arpa", "in-addr.arpa", "ip6.arpa", "internal"],
+        description="registered domains (and their subdomains) whose NXDOMAIN answers are never counted",
+    )
 
 
 class ExfilSettings(BaseModel):
@@ -240,6 +268,10 @@ class ShadowItSettings(BaseModel):
     enabled: bool = True
     window_seconds: int = Field(86_400, ge=60)
     report_missing_edr: bool = True
+    ignore_cidrs: list[str] = Field(
+        default_factory=list,
+        description="address pools that are not hosts of their own: VPN client pools, NAT egress, guest Wi-Fi",
+    )
     max_hosts: int = Field(100_000, ge=1)
 
 
@@ -251,6 +283,7 @@ class AnalyticsSettings(BaseModel):
     beacon: BeaconSettings = Field(default_factory=BeaconSettings)
     long_connection: LongConnectionSettings = Field(default_factory=LongConnectionSettings)
     dns_tunnel: DnsTunnelSettings = Field(default_factory=DnsTunnelSettings)
+    dga: DgaSettings = Field(default_factory=DgaSettings)
     exfil: ExfilSettings = Field(default_factory=ExfilSettings)
     scan: ScanSettings = Field(default_factory=ScanSettings)
     lateral: LateralSettings = Field(default_factory=LateralSettings)

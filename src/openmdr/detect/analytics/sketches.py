@@ -97,14 +97,16 @@ class RecentSet:
 
     Used for "has this user ever logged on from this country/host/source": membership is
     exact for what is remembered; a key evicted long ago looks new again, which is the
-    bounded-memory trade-off (a long-unused country *is* unusual again).
+    bounded-memory trade-off (a long-unused country *is* unusual again).  A plain dict
+    (insertion-ordered; re-inserted on use) rather than an ``OrderedDict``: a user holds three
+    of these, and a dict costs about 40 % less memory.
     """
 
     __slots__ = ("_seen", "capacity")
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._seen: OrderedDict[str, list[float]] = OrderedDict()
+        self._seen: dict[str, list[float]] = {}
 
     def __contains__(self, key: object) -> bool:
         return key in self._seen
@@ -115,14 +117,15 @@ class RecentSet:
     def add(self, key: str, when: float) -> bool:
         """Record ``key`` seen at ``when``; True if it was not remembered before."""
         seen = self._seen
-        entry = seen.get(key)
+        entry = seen.pop(key, None)
         if entry is not None:
-            entry[1] = max(entry[1], when)
-            seen.move_to_end(key)
+            if when > entry[1]:
+                entry[1] = when
+            seen[key] = entry  # re-inserted: now the most recently seen
             return False
         seen[key] = [when, when]
         if len(seen) > self.capacity:
-            seen.popitem(last=False)
+            del seen[next(iter(seen))]
         return True
 
     def first_seen(self, key: str) -> float | None:
@@ -145,7 +148,7 @@ class RecentSet:
         for key, first, last in state:
             out._seen[str(key)] = [float(first), float(last)]
         while len(out._seen) > capacity:
-            out._seen.popitem(last=False)
+            del out._seen[next(iter(out._seen))]
         return out
 
 

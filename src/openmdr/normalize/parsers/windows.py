@@ -810,8 +810,14 @@ class EventXmlJsonParser:
         self.name = name
 
     def parse(self, record: RawRecord) -> Event:
-        """Parse one ``{"Event": {"System": ..., "EventData"|"UserData": ...}}`` record."""
+        """Parse one ``{"Event": {"System": ..., "EventData"|"UserData": ...}}`` record.
+
+        A Winlogbeat-style document met in the same stream (exports and HTTP batches mix
+        the dialects) is read as Winlogbeat, with ``source_format`` saying so.
+        """
         obj = load_json_object(record)
+        if "Event" not in obj and "System" not in obj and _is_winlogbeat(obj):
+            return _winlogbeat_event(obj)
         fields, message = fields_from_event_xml(_event_object(obj))
         return build_windows_event(fields, self.name, message)
 
@@ -868,8 +874,19 @@ def _nested_winlogbeat(obj: dict[str, Any]) -> tuple[dict[str, Any], str | None]
 
 
 def _flat_winlogbeat(obj: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-    """Fields of a flat OTRF/NXLog document: values trimmed, Sigma aliases added."""
-    fields = {key: _trim(value, 2) for key, value in obj.items()}
+    """Fields of a flat OTRF/NXLog document: values trimmed, Sigma aliases added.
+
+    The document is used as the field mapping itself (it was just decoded for this event);
+    only values that need trimming or a nesting check are touched.
+    """
+    fields = obj
+    for key, value in obj.items():
+        kind = type(value)
+        if kind is str:
+            if value and value[-1].isspace():
+                fields[key] = value.rstrip()
+        elif kind is dict or kind is list:
+            fields[key] = _trim(value, 2)
     if "Computer" not in fields:
         host = fields.get("Hostname")
         if host is not None:
@@ -891,17 +908,33 @@ class WinlogbeatParser:
     name = "winlogbeat_json"
 
     def parse(self, record: RawRecord) -> Event:
-        """Parse one Winlogbeat JSON document into a Windows event with Sigma-named fields."""
+        """Parse one Winlogbeat JSON document into a Windows event with Sigma-named fields.
+
+        An evtx_dump-style ``{"Event": ...}`` object met in the same stream is read as
+        such, with ``source_format`` "winevent_json".
+        """
         obj = load_json_object(record)
-        if type(obj.get("winlog")) is dict or type(obj.get("event_data")) is dict or "log_name" in obj:
-            fields, message = _nested_winlogbeat(obj)
-        elif "EventID" in obj:
-            fields, message = _flat_winlogbeat(obj)
-        elif type(obj.get("Event")) is dict:
-            raise ParseError("an evtx_dump-style {Event: ...} object: read it with the winevent_json format")
-        else:
-            raise ParseError("not a Winlogbeat Windows event: no winlog object, event_data or EventID")
-        return build_windows_event(fields, self.name, message)
+        if _is_winlogbeat(obj):
+            return _winlogbeat_event(obj)
+        if type(obj.get("Event")) is dict:
+            fields, message = fields_from_event_xml(_event_object(obj))
+            return build_windows_event(fields, "winevent_json", message)
+        raise ParseError("not a Winlogbeat Windows event: no winlog object, event_data or EventID")
+
+
+def _is_winlogbeat(obj: dict[str, Any]) -> bool:
+    """True for a document in one of the Winlogbeat dialects (flat, ECS ``winlog``, 5/6)."""
+    return type(obj.get("winlog")) is dict or type(obj.get("event_data")) is dict or "log_name" in obj or (
+        "EventID" in obj
+    )
+
+
+def _winlogbeat_event(obj: dict[str, Any]) -> Event:
+    if type(obj.get("winlog")) is dict or type(obj.get("event_data")) is dict or "log_name" in obj:
+        fields, message = _nested_winlogbeat(obj)
+    else:
+        fields, message = _flat_winlogbeat(obj)
+    return build_windows_event(fields, "winlogbeat_json", message)
 
 
 register(EventXmlJsonParser("evtx"))

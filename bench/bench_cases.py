@@ -1,0 +1,227 @@
+"""Benchmark: alert -> case correlation, in memory and through the state store.
+
+1. **core**: ``--alerts`` alerts (default 1,000,000) over ``--tenants`` tenants (default
+   1,000) through the pure :class:`openmdr.correlate.Correlator`, in arrival (time) order
+   over one simulated week.  Each tenant has ~60 hosts, ~45 users, shared infrastructure
+   (DNS server, proxy, domain controller) that most alerts touch, ~20% repeats inside the
+   dedup window and a few multi-stage intrusions.  Alerts are generated in chunks outside
+   the timed region.  Baseline, same run, same alerts: a dict-based exact dedup (one
+   fingerprint lookup per alert, what a naive "group identical alerts" costs).
+2. **memory**: the correlator's in-memory state (open cases, member alerts, index keys)
+   and process RSS after 10%, 25%, 50% and 100% of the history: it follows the open cases
+   of the correlation horizon, not the number of alerts seen.
+3. **store**: ``--store-alerts`` alerts (default 20,000) through
+   :class:`openmdr.correlate.CaseService` on SQLite (and PostgreSQL with ``--postgres URL``)
+   in batches of ``--batch``: dedup + store + correlate + case rows + audit.
+
+Run: ``python bench/bench_cases.py`` (``--quick`` for a smoke run); prints a summary and
+one JSON line ``RESULT {...}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from openmdr.correlate import CaseService, Correlator
+from openmdr.correlate.entities import dedup_fingerprint
+from openmdr.models.alert import Alert
+from openmdr.store.state import StateStore
+
+T0 = datetime(2026, 1, 5, tzinfo=UTC)
+WEEK = 7 * 86400.0
+RULES = [(f"rule-{i:03d}", sev) for i, sev in enumerate(["low"] * 60 + ["medium"] * 30 + ["high"] * 10)]
+SOURCES = ["sigma", "sigma", "sigma", "analytics:beaconing", "analytics:failed_logons", "ioc"]
+
+
+def rss_mb() -> float:
+    """Current resident set size in MiB (from /proc; falls back to the peak)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def alert_stream(n: int, tenants: int, seed: int = 7, chunk: int = 50_000) -> Iterator[list[Alert]]:
+    """``n`` alerts in time order over ``tenants`` tenants, in chunks."""
+    rng = random.Random(seed)
+    step = WEEK / n
+    last: list[Alert] = []
+    out: list[Alert] = []
+    for i in range(n):
+        t = T0 + timedelta(seconds=i * step + rng.random() * step)
+        tenant = f"t{rng.randrange(tenants):04d}"
+        roll = rng.random()
+        if last and roll < 0.2:  # a repeat of a recent alert: dedup folds it
+            base = last[rng.randrange(len(last))]
+            a = Alert(
+                tenant=base.tenant,
+                rule_id=base.rule_id,
+                title=base.title,
+                severity=base.severity,
+                source=base.source,
+                first_seen=t,
+                last_seen=t,
+                entities=base.entities,
+                evidence=[f"e{i}"],
+            )
+        else:
+            rule, sev = RULES[rng.randrange(len(RULES))]
+            host = f"ws{rng.randrange(60):02d}"
+            ents: dict[str, object] = {"host": host}
+            if rng.random() < 0.7:
+                ents["user"] = f"user{rng.randrange(45):02d}"
+            kind = rng.random()
+            if kind < 0.3:
+                ents["dst_ip"] = "10.0.0.53"  # the DNS server everyone uses
+                ents["domain"] = f"site{rng.randrange(5000)}.example"
+            elif kind < 0.5:
+                ents["dst_ip"] = "10.0.0.80"  # the proxy
+            elif kind < 0.6:
+                ents["host"] = "dc01"  # the domain controller
+            elif kind < 0.7:
+                ents["dst_ip"] = f"203.0.{rng.randrange(256)}.{rng.randrange(256)}"
+                ents["hash"] = f"{rng.getrandbits(128):032x}"
+            if rng.random() < 0.3:
+                ents["process"] = rng.choice(["C:\\Windows\\System32\\cmd.exe", "powershell.exe", "rundll32.exe"])
+                ents["parent_process"] = rng.choice(["explorer.exe", "winword.exe", "services.exe"])
+            a = Alert(
+                tenant=tenant,
+                rule_id=rule,
+                title=f"{rule} fired",
+                severity=sev,
+                source=SOURCES[rng.randrange(len(SOURCES))],
+                first_seen=t,
+                last_seen=t,
+                entities=ents,
+                evidence=[f"e{i}"],
+                attack=["T1059.001"] if sev == "high" else [],
+            )
+        out.append(a)
+        last.append(a)
+        if len(last) > 2000:
+            del last[:1000]
+        if len(out) == chunk:
+            yield out
+            out = []
+    if out:
+        yield out
+
+
+def bench_core(n: int, tenants: int) -> dict[str, object]:
+    """Correlate ``n`` alerts in memory; baseline: exact-fingerprint dedup of the same alerts."""
+    core = Correlator()
+    seen: dict[tuple[str, str], float] = {}
+    core_s = base_s = 0.0
+    done = 0
+    kinds: dict[str, int] = {}
+    marks = {int(n * f) for f in (0.1, 0.25, 0.5, 1.0)}
+    memory = []
+    for chunk in alert_stream(n, tenants):
+        start = time.perf_counter()
+        for a in chunk:
+            seen[(a.tenant, dedup_fingerprint(a))] = a.first_seen.timestamp()
+        base_s += time.perf_counter() - start
+        start = time.perf_counter()
+        changes = core.correlate(chunk)
+        core_s += time.perf_counter() - start
+        for c in changes:
+            kinds[c.kind] = kinds.get(c.kind, 0) + 1
+        before = done
+        done += len(chunk)
+        for m in sorted(marks):
+            if before < m <= done:
+                stats = core.stats()
+                memory.append({"alerts_seen": done, "rss_mib": round(rss_mb(), 1), **stats})
+    return {
+        "alerts": n,
+        "tenants": tenants,
+        "core_seconds": round(core_s, 2),
+        "core_alerts_per_s": round(n / core_s),
+        "baseline_seconds": round(base_s, 2),
+        "baseline_alerts_per_s": round(n / base_s),
+        "ratio_to_baseline": round(core_s / base_s, 2),
+        "changes": kinds,
+        "memory": memory,
+    }
+
+
+def bench_store(url: str, n: int, tenants: int, batch: int) -> dict[str, object]:
+    """Correlate ``n`` alerts through the case service on the state store at ``url``."""
+    state = StateStore(url)
+    state.migrate()
+    service = CaseService(state)
+    total = 0.0
+    count = 0
+    for chunk in alert_stream(n, tenants, seed=11, chunk=batch):
+        start = time.perf_counter()
+        service.add_alerts(chunk)
+        total += time.perf_counter() - start
+        count += len(chunk)
+    state.close()
+    return {
+        "url": url.split("@")[-1].split("?")[0],
+        "alerts": count,
+        "tenants": tenants,
+        "batch": batch,
+        "seconds": round(total, 2),
+        "alerts_per_s": round(count / total),
+    }
+
+
+def main() -> None:
+    """Run the measurements and print them."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--alerts", type=int, default=1_000_000)
+    parser.add_argument("--tenants", type=int, default=1000)
+    parser.add_argument("--store-alerts", type=int, default=20_000)
+    parser.add_argument("--store-tenants", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--postgres", default=None, help="also measure the store on this PostgreSQL URL")
+    parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
+    args = parser.parse_args()
+    if args.quick:
+        args.alerts, args.tenants, args.store_alerts = 50_000, 50, 2_000
+    result: dict[str, object] = {"core": bench_core(args.alerts, args.tenants)}
+    core = result["core"]
+    print(
+        f"core: {core['alerts']:,} alerts / {core['tenants']} tenants in {core['core_seconds']} s = "
+        f"{core['core_alerts_per_s']:,} alerts/s (baseline exact dedup {core['baseline_alerts_per_s']:,}/s, "
+        f"ratio {core['ratio_to_baseline']}x)"
+    )
+    print(f"  changes: {core['changes']}")
+    for m in core["memory"]:
+        print(
+            f"  after {m['alerts_seen']:>9,} alerts: {m['cases']:>6,} open cases, {m['alerts']:>7,} alerts and "
+            f"{m['index_keys']:>7,} entity keys in memory, {m['evicted']:>7,} cases evicted, RSS {m['rss_mib']} MiB"
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        stores = [bench_store(f"sqlite:///{tmp}/bench.db", args.store_alerts, args.store_tenants, args.batch)]
+    if args.postgres:
+        stores.append(bench_store(args.postgres, args.store_alerts, args.store_tenants, args.batch))
+    for s in stores:
+        print(
+            f"store {s['url']}: {s['alerts']:,} alerts / {s['tenants']} tenants in batches of {s['batch']}: "
+            f"{s['seconds']} s = {s['alerts_per_s']:,} alerts/s"
+        )
+    result["store"] = stores
+    print("RESULT " + orjson.dumps(result).decode())
+
+
+if __name__ == "__main__":
+    main()

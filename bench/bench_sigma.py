@@ -1,0 +1,210 @@
+"""Benchmark: SigmaHQ ``rules/windows`` over Windows event JSON lines, file in, alerts out.
+
+Builds a JSON-lines file from the real Windows samples in ../shared (SigmaHQ regression
+samples and the OTRF datasets, via ``bench_ingest.build_dataset``) replicated to
+``--events`` events, then measures in one run:
+
+* compiling the ruleset cold (empty cache) and warm (from the on-disk cache);
+* the engine end to end on one core: read the file, parse every record with the
+  foundation's parsers, evaluate, write alerts as JSON lines (what ``openmdr scan`` does),
+  and the detection step alone;
+* the same end to end with 1 and 2 worker processes (the file split in parts);
+* the reference evaluator in the same run: pySigma's SQLite backend, one SQL query per
+  rule over an in-memory SQLite table (``tests/detect/sqlite_reference.py``), on the
+  first ``--reference-events`` parsed events; its events/s is the baseline of the ratio.
+
+Run: ``python bench/bench_sigma.py --events 100000``; prints a summary and ``RESULT {...}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import resource
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from bench_ingest import build_dataset  # noqa: E402
+
+from openmdr.detect import Engine, load_rules  # noqa: E402
+from openmdr.ingest.files import plan_sources, read_sources  # noqa: E402
+from openmdr.models.record import Rejection  # noqa: E402
+from openmdr.pipeline import parse_record  # noqa: E402
+
+BATCH = 8192
+
+
+def scan_file(path: Path, rules: Path, cache: Path, out: Path) -> dict[str, float]:
+    """End to end: parse ``path``, evaluate with the cached ruleset, write alerts to ``out``."""
+    t0 = time.perf_counter()
+    engine = Engine(cache_dir=cache)
+    engine.compile(load_rules([rules]))
+    t_compile = time.perf_counter() - t0
+    now = datetime.now(UTC)
+    events = failed = alerts = 0
+    t_detect = 0.0
+    batch = []
+    with out.open("wb") as fh:
+
+        def run(b: list) -> None:
+            nonlocal alerts, t_detect
+            d0 = time.perf_counter()
+            found = engine.evaluate(b)
+            t_detect += time.perf_counter() - d0
+            for a in found:
+                fh.write(orjson.dumps(a.to_json_dict(), default=str) + b"\n")
+            alerts += len(found)
+
+        for rec in read_sources(plan_sources([path])):
+            ev = rec if isinstance(rec, Rejection) else parse_record(rec, "bench", now)
+            if isinstance(ev, Rejection):
+                failed += 1
+                continue
+            events += 1
+            batch.append(ev)
+            if len(batch) >= BATCH:
+                run(batch)
+                batch = []
+        if batch:
+            run(batch)
+        for a in engine.flush():
+            fh.write(orjson.dumps(a.to_json_dict(), default=str) + b"\n")
+            alerts += 1
+    total = time.perf_counter() - t0
+    return {"events": events, "failed": failed, "alerts": alerts, "seconds": total, "compile": t_compile,
+            "detect_seconds": t_detect}  # fmt: skip
+
+
+def _worker(args: tuple[Path, Path, Path, Path]) -> dict[str, float]:
+    return scan_file(*args)
+
+
+def split_file(path: Path, parts: int, folder: Path) -> list[Path]:
+    """Split a JSON-lines file into ``parts`` files of whole lines."""
+    lines = path.read_bytes().splitlines(keepends=True)
+    size = (len(lines) + parts - 1) // parts
+    out = []
+    for i in range(parts):
+        p = folder / f"part{parts}-{i}.jsonl"
+        p.write_bytes(b"".join(lines[i * size : (i + 1) * size]))
+        out.append(p)
+    return out
+
+
+def with_workers(path: Path, rules: Path, cache: Path, workers: int, folder: Path) -> dict[str, float]:
+    """Wall-clock end to end with ``workers`` processes, each scanning a part of the file."""
+    parts = split_file(path, workers, folder)
+    ctx = mp.get_context("spawn")
+    t0 = time.perf_counter()
+    with ctx.Pool(workers) as pool:
+        results = pool.map(_worker, [(p, rules, cache, p.with_suffix(".alerts")) for p in parts])
+    wall = time.perf_counter() - t0
+    events = sum(r["events"] for r in results)
+    return {"workers": workers, "events": events, "seconds": wall, "events_per_s": events / wall,
+            "alerts": sum(r["alerts"] for r in results)}  # fmt: skip
+
+
+def reference_rate(path: Path, rules: Path, limit: int) -> dict[str, float]:
+    """The SQL-per-rule reference over the first ``limit`` events of ``path``."""
+    from tests.detect import sqlite_reference as ref
+
+    now = datetime.now(UTC)
+    rows = []
+    for rec in read_sources(plan_sources([path])):
+        ev = rec if isinstance(rec, Rejection) else parse_record(rec, "bench", now)
+        if not isinstance(ev, Rejection):
+            rows.append(ev.fields)
+            if len(rows) >= limit:
+                break
+    library = load_rules([rules])
+    t0 = time.perf_counter()
+    converted = ref.convert_rules(s.text for s in library.sources)
+    t_convert = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    hits = ref.evaluate(converted, rows)
+    t_eval = time.perf_counter() - t0
+    return {"events": len(rows), "convert_seconds": t_convert, "eval_seconds": t_eval,
+            "events_per_s": len(rows) / t_eval, "rules": len(converted.rules), "hits": len(hits)}  # fmt: skip
+
+
+def main() -> None:
+    """Build the data, run every measurement, print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--reference-events", type=int, default=10_000)
+    parser.add_argument("--rules", type=Path, default=SHARED / "sigma" / "rules" / "windows")
+    args = parser.parse_args()
+    if not SHARED.is_dir():
+        sys.exit(f"../shared not found next to the repository ({SHARED})")
+    cores = sorted(os.sched_getaffinity(0))
+    load = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        data = folder / "windows.jsonl"
+        mix = build_dataset(data, args.events)
+        cache = folder / "cache"
+        os.sched_setaffinity(0, {cores[0]})  # one core for the single-process figures
+        t0 = time.perf_counter()
+        cold = Engine(cache_dir=cache).compile(load_rules([args.rules]))
+        t_cold = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        warm = Engine(cache_dir=cache).compile(load_rules([args.rules]))
+        t_warm = time.perf_counter() - t0
+        assert warm.stats.from_cache
+        one = scan_file(data, args.rules, cache, folder / "alerts.jsonl")
+        rss_engine = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        reference = reference_rate(data, args.rules, args.reference_events)
+        os.sched_setaffinity(0, set(cores))
+        workers = [with_workers(data, args.rules, cache, n, folder) for n in (1, 2)]
+    e2e = one["events"] / one["seconds"]
+    detect = one["events"] / one["detect_seconds"]
+    result = {
+        "benchmark": "sigma_windows_jsonl",
+        "rules_dir": str(args.rules),
+        "rules": cold.stats.rules,
+        "unsupported": len(cold.problems),
+        "events": one["events"],
+        "mix": mix,
+        "alerts": one["alerts"],
+        "compile_cold_s": round(t_cold, 2),
+        "compile_cached_s": round(t_warm, 3),
+        "e2e_events_per_s": round(e2e),
+        "detect_events_per_s": round(detect),
+        "reference_events_per_s": round(reference["events_per_s"]),
+        "reference": reference,
+        "ratio_e2e_vs_reference": round(e2e / reference["events_per_s"], 1),
+        "ratio_detect_vs_reference": round(detect / reference["events_per_s"], 1),
+        "workers": workers,
+        "ratio_workers_vs_reference": {str(w["workers"]): round(w["events_per_s"] / reference["events_per_s"], 1)
+                                       for w in workers},  # fmt: skip
+        "peak_rss_mb_single_process": round(rss_engine),
+        "loadavg_at_start": load,
+        "cpus": os.cpu_count(),
+    }
+    print(f"rules {result['rules']} ({result['unsupported']} unsupported), events {result['events']:,}, "
+          f"alerts {result['alerts']:,}")  # fmt: skip
+    print(f"compile cold {t_cold:.2f}s, cached {t_warm:.3f}s")
+    print(f"end to end 1 core: {e2e:,.0f} events/s (detection alone {detect:,.0f}/s)")
+    print(f"reference (SQLite, SQL per rule): {reference['events_per_s']:,.0f} events/s "
+          f"over {reference['events']:,} events")  # fmt: skip
+    print(f"ratio end to end / reference: {result['ratio_e2e_vs_reference']}x; detection: "
+          f"{result['ratio_detect_vs_reference']}x")  # fmt: skip
+    for w in workers:
+        print(f"{w['workers']} worker(s): {w['events_per_s']:,.0f} events/s wall")
+    print(f"peak RSS {rss_engine:.0f} MB; load average at start {load}")
+    print("RESULT " + orjson.dumps(result).decode())
+
+
+if __name__ == "__main__":
+    main()

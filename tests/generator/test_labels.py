@@ -1,0 +1,150 @@
+"""The ground truth agrees with the files: every labelled record exists and is recognisable."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from openmdr.generator import Manifest
+
+CHAINS = {"acme-dormant-contractor", "globex-vpn-spray-ransomware", "initech-credential-theft", "globex-c2-contact"}
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _line_time(rel: str, line: bytes) -> datetime:
+    """The record time as its own source writes it (parsed independently of the ingest parsers)."""
+    if rel.endswith(".jsonl"):
+        return _time(orjson.loads(line)["Event"]["System"]["TimeCreated"]["#attributes"]["SystemTime"])
+    if rel.startswith("zeek/"):
+        return datetime.fromtimestamp(float(line.split(b"\t", 1)[0]), ZoneInfo("UTC"))
+    return datetime.fromisoformat(line.split(b" ", 2)[1].decode())  # RFC 5424 TIMESTAMP
+
+
+def _flat(line: bytes) -> dict[str, Any]:
+    event = orjson.loads(line)["Event"]
+    return {"EventID": event["System"]["EventID"], "Computer": event["System"]["Computer"], **event["EventData"]}
+
+
+def _matches(selector: dict[str, Any], rel: str, line: bytes) -> bool:
+    if selector["file"] != rel:
+        return False
+    if "where" in selector:
+        fields = _flat(line)
+        return all(fields.get(k) == v for k, v in selector["where"].items())
+    text = line.decode()
+    return all(part in text for part in selector["contains"])
+
+
+def _records(out: Path, tenant: str, rel: str) -> list[tuple[int, int, bytes]]:
+    """(line number, byte offset, line) of every record of a file (Zeek # lines skipped)."""
+    data = (out / tenant / rel).read_bytes()
+    rows, offset = [], 0
+    for number, line in enumerate(data.split(b"\n"), 1):
+        if line and not line.startswith(b"#"):
+            rows.append((number, offset, line))
+        offset += len(line) + 1
+    return rows
+
+
+def test_all_chains_are_labelled(labels: list[dict[str, Any]]) -> None:
+    assert {c["id"] for c in labels} == CHAINS
+    for chain in labels:
+        assert chain["techniques"] and all(t.startswith("T") for t in chain["techniques"])
+        assert chain["first_event"] <= chain["last_event"]
+        assert chain["steps"] and all(s["events"] == len(s["records"]) > 0 for s in chain["steps"])
+
+
+def test_every_labelled_record_exists_and_matches_its_recogniser(week: Manifest, labels: list[dict[str, Any]]) -> None:
+    for chain in labels:
+        tenant = chain["tenant"]
+        files: dict[str, list[tuple[int, int, bytes]]] = {}
+        for step in chain["steps"]:
+            start, end = _time(step["start"]), _time(step["end"])
+            assert sum(step["files"].values()) == step["events"]
+            labelled = set()
+            for rec in step["records"]:
+                rel = rec["file"]
+                rows = files.setdefault(rel, _records(week.out, tenant, rel))
+                by_line = {n: (off, line) for n, off, line in rows}
+                off, line = by_line[rec["line"]]
+                assert off == rec["offset"], f"{step['id']}: offset of {rel}:{rec['line']}"
+                when = _line_time(rel, line)
+                assert abs((when - _time(rec["time"])).total_seconds()) < 0.002
+                assert start - timedelta(seconds=1) <= when <= end + timedelta(seconds=1)
+                assert any(_matches(s, rel, line) for s in step["match"]), f"{step['id']}: {line[:200]!r}"
+                labelled.add((rel, rec["line"]))
+            # The recognisers are exact: within the step's time range they select its records and nothing else.
+            selected = set()
+            for selector in step["match"]:
+                rel = selector["file"]
+                rows = files.setdefault(rel, _records(week.out, tenant, rel))
+                for number, _off, line in rows:
+                    if _matches(selector, rel, line):
+                        when = _line_time(rel, line)
+                        if start <= when <= end:
+                            selected.add((rel, number))
+            assert selected == labelled, f"{step['id']}: recognisers select {len(selected)}, labelled {len(labelled)}"
+
+
+def test_acme_vpn_login_is_at_three_on_saturday_tenant_time(labels: list[dict[str, Any]]) -> None:
+    chain = next(c for c in labels if c["id"] == "acme-dormant-contractor")
+    local = _time(chain["first_event"]).astimezone(ZoneInfo("Europe/Berlin"))
+    assert local.weekday() == 5 and local.hour == 3
+    assert chain["first_event_local"].startswith(local.strftime("%Y-%m-%dT03:"))
+    first_step = chain["steps"][0]
+    assert first_step["id"].endswith("vpn-login") and first_step["start"] == chain["first_event"]
+    roles = {h["role"]: h for h in chain["hosts"]}
+    assert roles["c2_beacon"]["asset_class"] == "workstation"
+    assert roles["lateral_target"]["asset_class"] == "server"
+    beacon = next(s for s in chain["steps"] if s["id"].endswith("c2-beacon"))
+    assert _time(beacon["end"]) - _time(beacon["start"]) > timedelta(hours=6)
+
+
+def test_beacon_is_regular_with_small_jitter(week: Manifest, labels: list[dict[str, Any]]) -> None:
+    chain = next(c for c in labels if c["id"] == "acme-dormant-contractor")
+    beacon = next(s for s in chain["steps"] if s["id"].endswith("c2-beacon"))
+    times = sorted(_time(r["time"]).timestamp() for r in beacon["records"] if r["file"] == "zeek/conn.log")
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert len(gaps) > 100
+    assert all(60 <= g <= 300 for g in gaps)
+    mean = sum(gaps) / len(gaps)
+    assert max(abs(g - mean) for g in gaps) / mean < 0.05
+
+
+def test_other_chains_timing(labels: list[dict[str, Any]]) -> None:
+    by_id = {c["id"]: c for c in labels}
+    spray = _time(by_id["globex-vpn-spray-ransomware"]["first_event"]).astimezone(ZoneInfo("America/New_York"))
+    assert spray.hour < 6, "the spraying happens at night"
+    theft = _time(by_id["initech-credential-theft"]["first_event"]).astimezone(ZoneInfo("Asia/Seoul"))
+    assert theft.weekday() < 5 and 9 <= theft.hour < 18
+    steps = by_id["globex-vpn-spray-ransomware"]["steps"]
+    assert [s["technique"] for s in steps] == ["T1110.003", "T1078.002", "T1021.001", "T1490"]
+
+
+def test_cross_tenant_contact_precedes_acme_by_two_days(labels: list[dict[str, Any]]) -> None:
+    by_id = {c["id"]: c for c in labels}
+    acme, contact = by_id["acme-dormant-contractor"], by_id["globex-c2-contact"]
+    assert contact["tenant"] == "globex" and contact["related"] == ["acme-dormant-contractor"]
+    lead = _time(acme["first_event"]) - _time(contact["first_event"])
+    assert timedelta(hours=44) <= lead <= timedelta(hours=52)
+    c2 = set(contact["external"]["ips"])
+    assert c2 <= set(acme["external"]["ips"])
+    assert contact["rules"] == [] and contact["detect_by"] == ["retro_hunt"]
+
+
+def test_c2_address_appears_only_in_labelled_records(week: Manifest, labels: list[dict[str, Any]]) -> None:
+    c2 = next(c for c in labels if c["id"] == "globex-c2-contact")["external"]["ips"][0]
+    for tenant in week.tenants:
+        labelled = {(r["file"], r["line"]) for c in labels if c["tenant"] == tenant for s in c["steps"]
+                    for r in s["records"]}  # fmt: skip
+        for rel in ("zeek/conn.log", "zeek/ssl.log", "zeek/dns.log", "firewall/fortigate.cef", "windows/sysmon.jsonl"):
+            for number, _off, line in _records(week.out, tenant, rel):
+                if c2.encode() in line:
+                    assert (rel, number) in labelled, f"{tenant}/{rel}:{number} contacts the C2 unlabelled"
