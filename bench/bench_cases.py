@@ -57,7 +57,7 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def alert_stream(n: int, tenants: int, seed: int = 7, chunk: int = 50_000) -> Iterator[list[Alert]]:
+def alert_stream(n: int, tenants: int, seed: int = 7, chunk: int = 5_000) -> Iterator[list[Alert]]:
     """``n`` alerts in time order over ``tenants`` tenants, in chunks."""
     rng = random.Random(seed)
     step = WEEK / n
@@ -184,6 +184,23 @@ def bench_store(url: str, n: int, tenants: int, batch: int) -> dict[str, object]
     }
 
 
+def bench_postgres(base_url: str, n: int, tenants: int, batch: int) -> dict[str, object]:
+    """:func:`bench_store` in a throw-away schema of the PostgreSQL database at ``base_url``."""
+    import sqlalchemy as sa
+
+    schema = f"bench_cases_{int(time.time())}"
+    engine = sa.create_engine(base_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        sep = "&" if "?" in base_url else "?"
+        return bench_store(f"{base_url}{sep}options=-csearch_path%3D{schema}", n, tenants, batch)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
 def main() -> None:
     """Run the measurements and print them."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -213,7 +230,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         stores = [bench_store(f"sqlite:///{tmp}/bench.db", args.store_alerts, args.store_tenants, args.batch)]
     if args.postgres:
-        stores.append(bench_store(args.postgres, args.store_alerts, args.store_tenants, args.batch))
+        stores.append(bench_postgres(args.postgres, args.store_alerts, args.store_tenants, args.batch))
     for s in stores:
         print(
             f"store {s['url']}: {s['alerts']:,} alerts / {s['tenants']} tenants in batches of {s['batch']}: "

@@ -14,7 +14,7 @@ import pytest
 from openmdr.bus import TOPIC_EVENTS
 from openmdr.ingest.files import plan_sources, read_sources
 from openmdr.models import Event, ParseError, RawRecord, TenantInfo
-from openmdr.normalize.base import MAX_RECORD_BYTES, _REGISTRY, parser_function
+from openmdr.normalize.base import _REGISTRY, MAX_RECORD_BYTES, parser_function
 from openmdr.pipeline import IngestReport, UnknownTenantError
 from openmdr.runtime import Platform
 

@@ -79,9 +79,9 @@ class UnknownTenantError(LookupError):
     """A submission named a tenant the state store does not know."""
 
 
-def _reason_key(reason: str) -> str:
+def _reason_key(reason: str, fmt: str | None = None) -> str:
     """Group rejection reasons for summaries (the same groups as the dead-letter store)."""
-    return reason_key(reason)
+    return reason_key(reason, fmt)
 
 
 def parse_record(record: RawRecord, tenant: str, ingested_at: datetime) -> Event | Rejection:
@@ -230,7 +230,7 @@ class IngestPipeline:
         if rejections:
             self.state.add_dead_letters(rejections)
             report.rejected += len(rejections)
-            report.rejection_reasons.update(_reason_key(r.reason) for r in rejections)
+            report.rejection_reasons.update(_reason_key(r.reason, r.format) for r in rejections)
 
     def replay(self, tenant: str | None = None, ids: list[int] | None = None, limit: int = 100_000) -> ReplayReport:
         """Parse pending dead letters again (after a parser fix); recovered ones enter the lake.
@@ -257,7 +257,7 @@ class IngestPipeline:
             result = parse_record(record, letter.tenant, self.clock())
             if isinstance(result, Rejection):
                 report.still_failing += 1
-                report.reasons[_reason_key(result.reason)] += 1
+                report.reasons[_reason_key(result.reason, result.format)] += 1
                 failed.append(letter.id)
             else:
                 by_tenant.setdefault(letter.tenant, []).append((letter.id, result))

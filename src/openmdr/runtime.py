@@ -20,11 +20,13 @@ from openmdr.store.state import StateStore
 
 if TYPE_CHECKING:
     from openmdr.correlate import CaseService
+    from openmdr.detect import DetectionService
     from openmdr.detect.analytics.service import AnalyticsService
     from openmdr.intel import IndicatorMatcher
     from openmdr.respond.service import ResponseService
     from openmdr.store.identity import IdentityStore
     from openmdr.store.intel import IntelStore
+    from openmdr.store.rules import RuleStore
 
 
 class Platform:
@@ -69,6 +71,20 @@ class Platform:
         from openmdr.store.identity import IdentityStore
 
         return IdentityStore(self.state)
+
+    @cached_property
+    def rules(self) -> RuleStore:
+        """The versioned Sigma library and per-tenant rule overrides (over the state store)."""
+        from openmdr.store.rules import RuleStore
+
+        return RuleStore(self.state)
+
+    @cached_property
+    def detection(self) -> DetectionService:
+        """Sigma detection over event batches: the active library (else the rule pack) with tenant overrides."""
+        from openmdr.detect import DetectionService
+
+        return DetectionService.from_rule_store(self.rules, self.settings.data_dir / "sigma-cache")
 
     @cached_property
     def analytics(self) -> AnalyticsService:

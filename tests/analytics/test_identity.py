@@ -84,15 +84,46 @@ def test_plausible_travel_is_quiet() -> None:
     assert not by_source(run(events), "impossible_travel")
 
 
+def _german_office(days: int = 4, users: int = 10) -> list[Event]:
+    """``users`` colleagues logging on over the VPN from Germany every working day."""
+    return [
+        logon(DAY * d + 9 * 3600 + 60 * u, f"user{u}", src=f"85.214.1.{u + 1}", country="DE")
+        for d in range(days)
+        for u in range(users)
+    ]
+
+
 def test_new_country_after_warm_up() -> None:
-    # alice logs on from Germany on 4 working days, then from Brazil
-    events = [logon(DAY * d + 9 * 3600, "alice", src="85.214.1.1", country="DE") for d in range(4)]
-    events.append(logon(DAY * 4 + 10 * 3600, "alice", src="177.1.1.1", country="BR"))
+    # alice and nine colleagues log on from Germany on 4 working days, then alice from Brazil
+    events = _german_office()
+    events.append(logon(DAY * 4 + 10 * 3600, "user0", src="177.1.1.1", country="BR"))
     alerts = by_source(run(events), "new_country_logon")
     assert len(alerts) == 1
-    assert alerts[0].details["country"] == "BR" and alerts[0].details["new_for_tenant"]
+    d = alerts[0].details
+    assert d["country"] == "BR" and d["new_for_tenant"] and d["tenant_located_logons"] == 40
     assert alerts[0].severity == "high"
     assert "DE" in (alerts[0].explanation or "")
+
+
+def test_coming_home_to_the_tenants_country_is_not_new() -> None:
+    # bob's first located logons are from a business trip to Japan; back home in Germany, where the
+    # tenant's logons come from, is not unusual, while a third country for him is
+    events = _german_office(days=3)
+    events += [logon(DAY * d + 2 * 3600, "bob", src="133.1.1.1", country="JP") for d in range(3)]
+    events.append(logon(DAY * 3 + 9 * 3600, "bob", src="85.214.9.9", country="DE"))
+    events.append(logon(DAY * 4 + 9 * 3600, "bob", src="5.9.1.1", country="FR"))
+    alerts = by_source(run(events), "new_country_logon")
+    assert [(a.details["country"], a.details["new_for_tenant"], a.severity) for a in alerts] == [
+        ("FR", True, "high")
+    ]
+
+
+def test_new_country_waits_for_the_tenants_own_history() -> None:
+    # three days, but only six located logons in the tenant: Germany is not "new" for anyone yet
+    events = [logon(DAY * d + 9 * 3600, f"u{d}", src="85.214.1.1", country="DE") for d in range(3)]
+    events += [logon(DAY * 3 + 9 * 3600, f"v{d}", src="85.214.1.2", country="DE") for d in range(3)]
+    events.append(logon(DAY * 3 + 10 * 3600, "newcomer", src="5.9.1.1", country="FR"))
+    assert by_source(run(events), "new_country_logon") == []
 
 
 def test_new_country_not_before_tenant_warm_up() -> None:

@@ -23,6 +23,9 @@ from openmdr.store.response import ResponseStore
 from openmdr.store.rules import RuleStore
 
 PASSWORD = "correct horse battery staple"
+#: For tests whose logic does not depend on the backend: run them on SQLite only (the matrix, the
+#: identity store and the audit chain run on both).
+sqlite_only = pytest.mark.parametrize("state_url", ["sqlite"], indirect=True)
 TENANTS = ("alpha", "bravo")
 
 

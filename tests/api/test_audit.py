@@ -18,7 +18,7 @@ from openmdr.models import TenantInfo
 from openmdr.store.schema import audit_log
 from openmdr.store.state import StateStore
 
-from .conftest import PASSWORD, World, tenant_user
+from .conftest import PASSWORD, World, sqlite_only, tenant_user
 
 
 def _seed(state: StateStore) -> None:
@@ -97,6 +97,7 @@ def _cli(platform_dir: Path, database_url: str) -> typer.Typer:
     return app
 
 
+@sqlite_only
 def test_cli_verify_exit_code_and_users(state_url: str, tmp_path: Path) -> None:
     """``audit verify`` exits 0 on an intact trail and 1 naming the first bad record; users/apitokens work."""
     cli, runner = _cli(tmp_path / "data", state_url), CliRunner()
@@ -138,6 +139,7 @@ def test_audit_api_verify_and_export(client: TestClient, world: World) -> None:
     assert result["ok"] is False and result["first_bad_seq"] == 5
 
 
+@sqlite_only
 def test_logins_role_and_token_changes_are_audited(client: TestClient, world: World) -> None:
     """Sign-in (good and bad), sign-out, role grants and token creation each leave a record."""
     user = tenant_user("tenant_admin", "alpha")

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from openmdr.store.identity import AuthenticationError, Grant, IdentityStore, RateLimitedError, api_tokens, users
 from openmdr.store.state import StateStore
 
-from .conftest import PASSWORD, FakeClock, World, tenant_user
+from .conftest import PASSWORD, FakeClock, World, sqlite_only, tenant_user
 
 
 def _login(client: TestClient, username: str, password: str = PASSWORD) -> str:
@@ -32,6 +32,7 @@ def test_secrets_are_hashed_at_rest(world: World) -> None:
         assert secret not in stored
 
 
+@sqlite_only
 def test_session_cookie_and_csrf(client: TestClient, world: World) -> None:
     """A console session reads freely; every change needs the CSRF token; logout ends it."""
     user = tenant_user("tenant_admin", "alpha")
@@ -50,6 +51,7 @@ def test_session_cookie_and_csrf(client: TestClient, world: World) -> None:
     assert client.get("/api/v1/me").status_code == 401
 
 
+@sqlite_only
 def test_session_expires_when_idle_and_at_lifetime(client: TestClient, world: World, clock: FakeClock) -> None:
     """An idle session ends after the idle timeout; an active one at its lifetime."""
     user = tenant_user("tenant_analyst", "alpha")
@@ -79,6 +81,7 @@ def test_login_rate_limit_per_user(client: TestClient, world: World, clock: Fake
     assert len(failures) == 5 and failures[0].details["reason"] == "wrong password"
 
 
+@sqlite_only
 def test_login_rate_limit_per_client(client: TestClient, world: World, clock: FakeClock) -> None:
     """Spraying many user names from one client is stopped too (unknown names count alike)."""
     for i in range(20):
@@ -89,6 +92,7 @@ def test_login_rate_limit_per_client(client: TestClient, world: World, clock: Fa
     _login(client, tenant_user("auditor", "bravo"))
 
 
+@sqlite_only
 def test_bad_bearer_tokens_are_rate_limited(client: TestClient, world: World, clock: FakeClock) -> None:
     """Guessing API tokens counts against the client like failed logins."""
     for _ in range(20):
@@ -119,6 +123,7 @@ def test_api_token_scopes_expiry_and_revocation(client: TestClient, world: World
     assert "api_token.create" in actions and "api_token.revoke" in actions
 
 
+@sqlite_only
 def test_token_created_in_a_session_is_shown_once(client: TestClient, world: World) -> None:
     """POST /me/tokens returns the secret; listing never does."""
     csrf = _login(client, tenant_user("tenant_analyst", "alpha"))
@@ -133,6 +138,7 @@ def test_token_created_in_a_session_is_shown_once(client: TestClient, world: Wor
     assert bad.status_code == 400
 
 
+@sqlite_only
 def test_disabled_user_and_password_change(client: TestClient, world: World) -> None:
     """Disabling a user stops their tokens and sign-in; a password change ends sessions."""
     root = world.headers("root")

@@ -10,7 +10,7 @@ from openmdr.api.services import AssetService, AuditService, EventService, Tenan
 from openmdr.models import AssetInfo, TenantInfo
 from openmdr.store.identity import ROLES, Grant
 
-from .conftest import PASSWORD, World, tenant_user
+from .conftest import PASSWORD, World, sqlite_only, tenant_user
 
 VIEWER = "customer_viewer"
 
@@ -81,6 +81,7 @@ def test_service_layer_refuses_without_http(world: World) -> None:
     assert [a.hostname for a in state.list_assets("alpha")] == ["host-alpha"]
 
 
+@sqlite_only
 @pytest.mark.parametrize(
     ("role", "allowed"),
     [
@@ -111,6 +112,7 @@ def test_each_role_within_its_own_tenant(client: TestClient, world: World, role:
     assert client.get("/api/v1/tenants/alpha", headers=h).status_code == 200
 
 
+@sqlite_only
 def test_tenant_admin_cannot_escalate(client: TestClient, world: World) -> None:
     """A tenant admin cannot appoint a provider role, nor take over a user of several tenants."""
     h = world.headers(tenant_user("tenant_admin", "alpha"))

@@ -18,8 +18,16 @@ def _events(n: int) -> pa.Table:
     t0 = datetime(2026, 3, 1, tzinfo=UTC)
     events = []
     for i in range(n):
-        e = Event(time=t0 + timedelta(seconds=i), source_format="json", fields={"i": i, "msg": "x" * 200},
-                  tenant="acme", ingested_at=t0, host=f"ws-{i % 50}", src_ip="10.0.0.1", dst_port=443)
+        e = Event(
+            time=t0 + timedelta(seconds=i),
+            source_format="json",
+            fields={"i": i, "msg": "x" * 200},
+            tenant="acme",
+            ingested_at=t0,
+            host=f"ws-{i % 50}",
+            src_ip="10.0.0.1",
+            dst_port=443,
+        )
         e.event_id = make_event_id("acme", "json", None, str(i).encode())
         events.append(e)
     return events_to_table(events)

@@ -58,8 +58,9 @@ def test_alerts_are_stored_deduplicated_scored_and_grouped(service: CaseService,
         "redelivered"
     )
     assert state_store.verify_audit().ok
-    actions = [r.action for r in state_store.list_audit(tenant="acme")]
-    assert "case.open" in actions and "alerts.add" in actions
+    records = [r for r in state_store.list_audit(tenant="acme") if r.action == "alerts.correlate"]
+    assert records[0].details["opened"] == [case_id] and records[0].details["deduplicated"] == 1
+    assert records[1].details["redelivered"] == 1 and records[1].details["opened"] == []
 
 
 def test_sla_timestamps_follow_the_lifecycle(service: CaseService, clock: Clock) -> None:

@@ -8,8 +8,7 @@ from typing import Any
 
 import yaml
 
-from openmdr.detect import Engine, library_from_texts
-from openmdr.detect import ir
+from openmdr.detect import Engine, ir, library_from_texts
 from openmdr.models.event import Event
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -35,8 +34,9 @@ def rule_text(
     return yaml.safe_dump(doc, sort_keys=False)
 
 
-def event(fields: Mapping[str, Any], product: str = "test", tenant: str = "acme", time: datetime | None = None,
-          **attrs: Any) -> Event:
+def event(
+    fields: Mapping[str, Any], product: str = "test", tenant: str = "acme", time: datetime | None = None, **attrs: Any
+) -> Event:
     """An event with the given raw ``fields`` (log source product ``test`` by default)."""
     return Event(time=time or T0, source_format="json", fields=dict(fields), tenant=tenant, product=product, **attrs)
 

@@ -236,7 +236,11 @@ def null_safe(query: str) -> str:
             out.append(c)
             i += 1
             continue
-        if not in_quote and query.startswith("NOT ", i) and (i == 0 or not (query[i - 1].isalnum() or query[i - 1] == "_")):
+        if (
+            not in_quote
+            and query.startswith("NOT ", i)
+            and (i == 0 or not (query[i - 1].isalnum() or query[i - 1] == "_"))
+        ):
             k = i + 4
             end = _operand_end(query, k)
             out.append(f"NOT coalesce(({null_safe(query[k:end])}), 0)")

@@ -24,23 +24,38 @@ def _write_library(root: Path) -> Path:
     (root / "whoami.yml").write_text(
         rule_text(
             {"sel": {"CommandLine|contains": "whoami"}, "condition": "sel"},
-            rule_id=RULE_ID, logsource={"product": "windows", "category": "process_creation"},
+            rule_id=RULE_ID,
+            logsource={"product": "windows", "category": "process_creation"},
             tags=["attack.discovery", "attack.t1033"],
-        )  # fmt: skip
+        )
     )
-    (root / "broken.yml").write_text(rule_text({"sel": {"A|expand": "%nothing%"}, "condition": "sel"},
-                                               rule_id="00000000-0000-4000-8000-0000000000d2"))  # fmt: skip
+    (root / "broken.yml").write_text(
+        rule_text(
+            {"sel": {"A|expand": "%nothing%"}, "condition": "sel"}, rule_id="00000000-0000-4000-8000-0000000000d2"
+        )
+    )
     return root
 
 
 def _write_events(path: Path) -> Path:
     lines = [
-        {"Channel": "Microsoft-Windows-Sysmon/Operational", "EventID": 1, "Computer": "ws1",
-         "CommandLine": "cmd /c WHOAMI /all", "Image": "C:\\Windows\\System32\\cmd.exe",
-         "@timestamp": "2026-03-01T10:00:00Z"},
-        {"Channel": "Microsoft-Windows-Sysmon/Operational", "EventID": 1, "Computer": "ws1",
-         "CommandLine": "notepad", "Image": "C:\\Windows\\notepad.exe", "@timestamp": "2026-03-01T10:00:01Z"},
-    ]  # fmt: skip
+        {
+            "Channel": "Microsoft-Windows-Sysmon/Operational",
+            "EventID": 1,
+            "Computer": "ws1",
+            "CommandLine": "cmd /c WHOAMI /all",
+            "Image": "C:\\Windows\\System32\\cmd.exe",
+            "@timestamp": "2026-03-01T10:00:00Z",
+        },
+        {
+            "Channel": "Microsoft-Windows-Sysmon/Operational",
+            "EventID": 1,
+            "Computer": "ws1",
+            "CommandLine": "notepad",
+            "Image": "C:\\Windows\\notepad.exe",
+            "@timestamp": "2026-03-01T10:00:01Z",
+        },
+    ]
     path.write_bytes(b"\n".join(orjson.dumps(x) for x in lines) + b"\n{not json\n")
     return path
 

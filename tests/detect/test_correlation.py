@@ -10,16 +10,20 @@ from openmdr.detect.correlation import longest_ordered_run, percentile
 from openmdr.models.alert import Alert
 from tests.detect.helpers import at, engine_for, event, rule_text
 
-FAIL = rule_text({"sel": {"Action": "fail"}, "condition": "sel"}, rule_id="00000000-0000-4000-8000-00000000000a",
-                 name="failed_logon")  # fmt: skip
-OK = rule_text({"sel": {"Action": "ok"}, "condition": "sel"}, rule_id="00000000-0000-4000-8000-00000000000b",
-               name="good_logon")  # fmt: skip
-SEND = rule_text({"sel": {"Action": "send"}, "condition": "sel"}, rule_id="00000000-0000-4000-8000-00000000000c",
-                 name="send")  # fmt: skip
+FAIL = rule_text(
+    {"sel": {"Action": "fail"}, "condition": "sel"}, rule_id="00000000-0000-4000-8000-00000000000a", name="failed_logon"
+)
+OK = rule_text(
+    {"sel": {"Action": "ok"}, "condition": "sel"}, rule_id="00000000-0000-4000-8000-00000000000b", name="good_logon"
+)
+SEND = rule_text(
+    {"sel": {"Action": "send"}, "condition": "sel"}, rule_id="00000000-0000-4000-8000-00000000000c", name="send"
+)
 
 
-def correlation(ctype: str, rules: list[str], condition: Any, group_by: list[str] | None = None,
-                timespan: str = "60s", **extra: Any) -> str:  # fmt: skip
+def correlation(
+    ctype: str, rules: list[str], condition: Any, group_by: list[str] | None = None, timespan: str = "60s", **extra: Any
+) -> str:
     """YAML of a correlation rule."""
     body: dict[str, Any] = {"type": ctype, "rules": rules, "timespan": timespan}
     if group_by:
@@ -28,9 +32,12 @@ def correlation(ctype: str, rules: list[str], condition: Any, group_by: list[str
         body["condition"] = condition
     body.update(extra)
     doc = {
-        "title": f"{ctype} correlation", "id": "00000000-0000-4000-8000-0000000000cc", "author": "OpenMDR tests",
-        "level": "high", "correlation": body,
-    }  # fmt: skip
+        "title": f"{ctype} correlation",
+        "id": "00000000-0000-4000-8000-0000000000cc",
+        "author": "OpenMDR tests",
+        "level": "high",
+        "correlation": body,
+    }
     return yaml.safe_dump(doc, sort_keys=False)
 
 
@@ -116,12 +123,16 @@ def test_value_sum_avg_percentile() -> None:
     avgs = run([SEND, correlation("value_avg", ["send"], {"gt": 350, "field": "Bytes"}, ["Host"])], evs)
     # running averages 100, 200, 400 -> fires at the third
     assert len(avgs) == 1 and avgs[0].details["metric"] == 400
-    p = run([SEND, correlation("value_percentile", ["send"], {"gte": 500, "field": "Bytes", "percentile": 50}, ["Host"])],
-            evs)  # fmt: skip
+    p = run(
+        [SEND, correlation("value_percentile", ["send"], {"gte": 500, "field": "Bytes", "percentile": 50}, ["Host"])],
+        evs,
+    )
     # medians 100, 200, 300 -> never 500
     assert p == []
-    p = run([SEND, correlation("value_percentile", ["send"], {"gte": 500, "field": "Bytes", "percentile": 90}, ["Host"])],
-            evs)  # fmt: skip
+    p = run(
+        [SEND, correlation("value_percentile", ["send"], {"gte": 500, "field": "Bytes", "percentile": 90}, ["Host"])],
+        evs,
+    )
     # 90th percentile of (100, 300, 800) = 300 + 0.8 * 500 = 700 -> fires at the third
     assert len(p) == 1 and p[0].details["metric"] == 700
 

@@ -66,10 +66,18 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], bool]] = [
     ("re-s", {"sel": {"C|re|s": "a.b"}, "condition": "sel"}, {"C": "a\nb"}, True),
     ("re-no-s", {"sel": {"C|re": "a.b"}, "condition": "sel"}, {"C": "a\nb"}, False),
     ("re-search-not-anchored", {"sel": {"C|re": "who.mi"}, "condition": "sel"}, {"C": "cmd whoami x"}, True),
-    ("re-literal-prefilter", {"sel": {"C|re": "invoke-(mimikatz|expression)"}, "condition": "sel"},
-     {"C": "x invoke-expression y"}, True),
-    ("re-literal-prefilter-miss", {"sel": {"C|re": "invoke-(mimikatz|expression)"}, "condition": "sel"},
-     {"C": "x INVOKE-expression y"}, False),
+    (
+        "re-literal-prefilter",
+        {"sel": {"C|re": "invoke-(mimikatz|expression)"}, "condition": "sel"},
+        {"C": "x invoke-expression y"},
+        True,
+    ),
+    (
+        "re-literal-prefilter-miss",
+        {"sel": {"C|re": "invoke-(mimikatz|expression)"}, "condition": "sel"},
+        {"C": "x INVOKE-expression y"},
+        False,
+    ),
     # windash
     ("windash-dash", {"sel": {"C|windash|contains": " -enc "}, "condition": "sel"}, {"C": "ps -enc x"}, True),
     ("windash-slash", {"sel": {"C|windash|contains": " -enc "}, "condition": "sel"}, {"C": "ps /enc x"}, True),
@@ -83,28 +91,57 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], bool]] = [
     ("cidr-odd-prefix", {"sel": {"Ip|cidr": "192.168.0.0/23"}, "condition": "sel"}, {"Ip": "192.168.1.255"}, True),
     ("cidr-odd-prefix-miss", {"sel": {"Ip|cidr": "192.168.0.0/23"}, "condition": "sel"}, {"Ip": "192.168.2.0"}, False),
     ("cidr-v6", {"sel": {"Ip|cidr": "fe80::/10"}, "condition": "sel"}, {"Ip": "fe80::1"}, True),
-    ("cidr-list", {"sel": {"Ip|cidr": ["10.0.0.0/8", "172.16.0.0/12"]}, "condition": "sel"}, {"Ip": "172.20.1.1"}, True),
+    (
+        "cidr-list",
+        {"sel": {"Ip|cidr": ["10.0.0.0/8", "172.16.0.0/12"]}, "condition": "sel"},
+        {"Ip": "172.20.1.1"},
+        True,
+    ),
     ("cidr-not-an-ip", {"sel": {"Ip|cidr": "10.0.0.0/8"}, "condition": "sel"}, {"Ip": "10.example"}, False),
     # base64 / base64offset / utf16
     ("base64", {"sel": {"C|base64": "whoami"}, "condition": "sel"}, {"C": base64.b64encode(b"whoami").decode()}, True),
-    ("base64-contains", {"sel": {"C|base64|contains": "http://"}, "condition": "sel"},
-     {"C": "x " + base64.b64encode(b"http://").decode() + " y"}, True),
+    (
+        "base64-contains",
+        {"sel": {"C|base64|contains": "http://"}, "condition": "sel"},
+        {"C": "x " + base64.b64encode(b"http://").decode() + " y"},
+        True,
+    ),
     *[
-        (f"base64offset-{k}", {"sel": {"C|base64offset|contains": "Invoke-"}, "condition": "sel"},
-         {"C": "-e " + base64.b64encode(b"ab"[:k] + b"Invoke-Mimikatz").decode()}, True)
+        (
+            f"base64offset-{k}",
+            {"sel": {"C|base64offset|contains": "Invoke-"}, "condition": "sel"},
+            {"C": "-e " + base64.b64encode(b"ab"[:k] + b"Invoke-Mimikatz").decode()},
+            True,
+        )
         for k in range(3)
     ],
-    ("base64offset-miss", {"sel": {"C|base64offset|contains": "Invoke-"}, "condition": "sel"},
-     {"C": base64.b64encode(b"Nothing here at all").decode()}, False),
+    (
+        "base64offset-miss",
+        {"sel": {"C|base64offset|contains": "Invoke-"}, "condition": "sel"},
+        {"C": base64.b64encode(b"Nothing here at all").decode()},
+        False,
+    ),
     *[
-        (f"utf16le-base64offset-{k}", {"sel": {"C|utf16le|base64offset|contains": "iex"}, "condition": "sel"},
-         {"C": base64.b64encode(("x" * k + "iex(foo)").encode("utf-16-le")).decode()}, True)
+        (
+            f"utf16le-base64offset-{k}",
+            {"sel": {"C|utf16le|base64offset|contains": "iex"}, "condition": "sel"},
+            {"C": base64.b64encode(("x" * k + "iex(foo)").encode("utf-16-le")).decode()},
+            True,
+        )
         for k in range(3)
     ],
-    ("wide-base64offset", {"sel": {"C|wide|base64offset|contains": "ping"}, "condition": "sel"},
-     {"C": base64.b64encode("a ping b".encode("utf-16-le")).decode()}, True),
-    ("utf16be-base64", {"sel": {"C|utf16be|base64offset|contains": "calc"}, "condition": "sel"},
-     {"C": base64.b64encode("calc.exe".encode("utf-16-be")).decode()}, True),
+    (
+        "wide-base64offset",
+        {"sel": {"C|wide|base64offset|contains": "ping"}, "condition": "sel"},
+        {"C": base64.b64encode("a ping b".encode("utf-16-le")).decode()},
+        True,
+    ),
+    (
+        "utf16be-base64",
+        {"sel": {"C|utf16be|base64offset|contains": "calc"}, "condition": "sel"},
+        {"C": base64.b64encode("calc.exe".encode("utf-16-be")).decode()},
+        True,
+    ),
     # exists / null / absent fields
     ("exists-true", {"sel": {"A|exists": True}, "condition": "sel"}, {"A": "x"}, True),
     ("exists-true-absent", {"sel": {"A|exists": True}, "condition": "sel"}, {"B": "x"}, False),
@@ -115,10 +152,18 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], bool]] = [
     ("null-present", {"sel": {"A": None}, "condition": "sel"}, {"A": "x"}, False),
     ("not-null", {"sel": {"A": None}, "condition": "not sel"}, {"A": "x"}, True),
     ("absent-field-false", {"sel": {"A|contains": "x"}, "condition": "sel"}, {"B": "x"}, False),
-    ("negated-filter-absent-field-matches",
-     {"sel": {"B": "x"}, "filter": {"A|contains": "x"}, "condition": "sel and not filter"}, {"B": "x"}, True),
-    ("negated-filter-present-field", {"sel": {"B": "x"}, "filter": {"A|contains": "x"}, "condition": "sel and not filter"},
-     {"B": "x", "A": "axa"}, False),
+    (
+        "negated-filter-absent-field-matches",
+        {"sel": {"B": "x"}, "filter": {"A|contains": "x"}, "condition": "sel and not filter"},
+        {"B": "x"},
+        True,
+    ),
+    (
+        "negated-filter-present-field",
+        {"sel": {"B": "x"}, "filter": {"A|contains": "x"}, "condition": "sel and not filter"},
+        {"B": "x", "A": "axa"},
+        False,
+    ),
     ("not-alone-absent", {"f": {"A": "x"}, "condition": "not f"}, {"B": "y"}, True),
     # numeric comparisons
     ("lt", {"sel": {"N|lt": 10}, "condition": "sel"}, {"N": 9}, True),
@@ -142,28 +187,66 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], bool]] = [
     ("keyword-any-field", {"keywords": ["needle"], "condition": "keywords"}, {"A": "x", "B": "a needle"}, True),
     ("keyword-list-or", {"keywords": ["a1b2", "c3d4"], "condition": "keywords"}, {"A": "zc3d4z"}, True),
     ("keyword-wildcard", {"keywords": ["evil*payload"], "condition": "keywords"}, {"A": "evil_x_payload.bin"}, True),
-    ("keyword-not-across-fields", {"keywords": ["evil*payload"], "condition": "keywords"},
-     {"A": "evil", "B": "payload"}, False),
+    (
+        "keyword-not-across-fields",
+        {"keywords": ["evil*payload"], "condition": "keywords"},
+        {"A": "evil", "B": "payload"},
+        False,
+    ),
     ("keyword-int-field", {"keywords": ["4625"], "condition": "keywords"}, {"EventID": 4625}, True),
-    ("keyword-all", {"keywords": {"|all": ["alpha", "beta"]}, "condition": "keywords"}, {"A": "beta", "B": "alpha"}, True),
+    (
+        "keyword-all",
+        {"keywords": {"|all": ["alpha", "beta"]}, "condition": "keywords"},
+        {"A": "beta", "B": "alpha"},
+        True,
+    ),
     ("keyword-all-miss", {"keywords": {"|all": ["alpha", "beta"]}, "condition": "keywords"}, {"A": "beta"}, False),
     # conditions: 1 of / all of / them / nesting
-    ("1-of-pattern", {"sel_a": {"A": "1"}, "sel_b": {"B": "2"}, "other": {"C": "3"}, "condition": "1 of sel_*"},
-     {"B": "2"}, True),
-    ("1-of-pattern-other", {"sel_a": {"A": "1"}, "sel_b": {"B": "2"}, "other": {"C": "3"}, "condition": "1 of sel_*"},
-     {"C": "3"}, False),
-    ("all-of-pattern", {"sel_a": {"A": "1"}, "sel_b": {"B": "2"}, "condition": "all of sel_*"}, {"A": "1", "B": "2"}, True),
+    (
+        "1-of-pattern",
+        {"sel_a": {"A": "1"}, "sel_b": {"B": "2"}, "other": {"C": "3"}, "condition": "1 of sel_*"},
+        {"B": "2"},
+        True,
+    ),
+    (
+        "1-of-pattern-other",
+        {"sel_a": {"A": "1"}, "sel_b": {"B": "2"}, "other": {"C": "3"}, "condition": "1 of sel_*"},
+        {"C": "3"},
+        False,
+    ),
+    (
+        "all-of-pattern",
+        {"sel_a": {"A": "1"}, "sel_b": {"B": "2"}, "condition": "all of sel_*"},
+        {"A": "1", "B": "2"},
+        True,
+    ),
     ("all-of-pattern-miss", {"sel_a": {"A": "1"}, "sel_b": {"B": "2"}, "condition": "all of sel_*"}, {"A": "1"}, False),
     ("1-of-them", {"a": {"A": "1"}, "b": {"B": "2"}, "condition": "1 of them"}, {"B": "2"}, True),
     ("all-of-them", {"a": {"A": "1"}, "b": {"B": "2"}, "condition": "all of them"}, {"B": "2"}, False),
-    ("not-1-of", {"s": {"S": "x"}, "f_a": {"A": "1"}, "f_b": {"B": "2"}, "condition": "s and not 1 of f_*"},
-     {"S": "x", "B": "2"}, False),
-    ("not-1-of-none", {"s": {"S": "x"}, "f_a": {"A": "1"}, "f_b": {"B": "2"}, "condition": "s and not 1 of f_*"},
-     {"S": "x"}, True),
-    ("nested", {"a": {"A": "1"}, "b": {"B": "2"}, "c": {"C": "3"}, "condition": "(a or b) and not (c and a)"},
-     {"A": "1", "C": "3"}, False),
-    ("nested-2", {"a": {"A": "1"}, "b": {"B": "2"}, "c": {"C": "3"}, "condition": "(a or b) and not (c and a)"},
-     {"B": "2", "C": "3"}, True),
+    (
+        "not-1-of",
+        {"s": {"S": "x"}, "f_a": {"A": "1"}, "f_b": {"B": "2"}, "condition": "s and not 1 of f_*"},
+        {"S": "x", "B": "2"},
+        False,
+    ),
+    (
+        "not-1-of-none",
+        {"s": {"S": "x"}, "f_a": {"A": "1"}, "f_b": {"B": "2"}, "condition": "s and not 1 of f_*"},
+        {"S": "x"},
+        True,
+    ),
+    (
+        "nested",
+        {"a": {"A": "1"}, "b": {"B": "2"}, "c": {"C": "3"}, "condition": "(a or b) and not (c and a)"},
+        {"A": "1", "C": "3"},
+        False,
+    ),
+    (
+        "nested-2",
+        {"a": {"A": "1"}, "b": {"B": "2"}, "c": {"C": "3"}, "condition": "(a or b) and not (c and a)"},
+        {"B": "2", "C": "3"},
+        True,
+    ),
     ("double-not", {"a": {"A": "1"}, "condition": "not not a"}, {"A": "1"}, True),
     ("condition-list", {"a": {"A": "1"}, "b": {"B": "2"}, "condition": ["a", "b"]}, {"B": "2"}, True),
     # multi-valued fields: any item matches
@@ -200,11 +283,18 @@ def test_logsource_routing() -> None:
     sysmon = {"Channel": "Microsoft-Windows-Sysmon/Operational", "EventID": 1, "Image": "C:\\cmd.exe"}
     sysmon_file = dict(sysmon, EventID=11)
     security = {
-        "Channel": "Security", "EventID": 4688, "NewProcessName": "C:\\cmd.exe", "Image": "C:\\cmd.exe",
-    }  # fmt: skip
+        "Channel": "Security",
+        "EventID": 4688,
+        "NewProcessName": "C:\\cmd.exe",
+        "Image": "C:\\cmd.exe",
+    }
     other = {"Image": "C:\\cmd.exe"}
-    events = [event(sysmon, product=None), event(sysmon_file, product=None), event(security, product=None),
-              event(other, product="linux")]  # fmt: skip
+    events = [
+        event(sysmon, product=None),
+        event(sysmon_file, product=None),
+        event(security, product=None),
+        event(other, product="linux"),
+    ]
     assert sorted({i for i, _ in eng.match(events)}) == [0, 2]
     # the Security-log variant reads NewProcessName (pySigma's windows-audit pipeline), not Image
     security_only_image = {"Channel": "Security", "EventID": 4688, "Image": "C:\\cmd.exe"}
@@ -212,7 +302,9 @@ def test_logsource_routing() -> None:
 
 
 def test_unsupported_rules_are_reported_not_dropped() -> None:
-    bad = rule_text({"sel": {"A|expand": "%unknown_list%"}, "condition": "sel"}, rule_id="00000000-0000-4000-8000-0000000000ee")
+    bad = rule_text(
+        {"sel": {"A|expand": "%unknown_list%"}, "condition": "sel"}, rule_id="00000000-0000-4000-8000-0000000000ee"
+    )
     broken = "title: x\ndetection: [1, 2\n"
     eng = engine_for(rule_text({"sel": {"A": "1"}, "condition": "sel"}), bad, broken)
     ruleset = eng.ruleset

@@ -30,7 +30,9 @@ def store(state_store: StateStore) -> RuleStore:
 
 def test_versions_install_and_activate(store: RuleStore) -> None:
     assert store.active() is None and store.library() is None
-    v1 = store.install(library_from_texts([("a.yml", rule_text({"s": {"A": "1"}, "condition": "s"}))]), "dir-a", "alice")
+    v1 = store.install(
+        library_from_texts([("a.yml", rule_text({"s": {"A": "1"}, "condition": "s"}))]), "dir-a", "alice"
+    )
     v2 = store.install(library_from_texts([("b.yml", "title: b\n")]), "dir-b", "alice")
     assert (v1.version, v2.version) == (1, 2)
     assert store.active().version == 2  # type: ignore[union-attr]
@@ -49,8 +51,10 @@ def test_overrides_apply_per_tenant(store: RuleStore) -> None:
     store.set_severity("acme", RULE_ID, "critical", "alice")
     store.add_exception("acme", EXCEPTION, "alice")
     store.set_enabled("globex", RULE_ID, False, "bob")
-    eng = engine_for(rule_text({"s": {"Action": "x"}, "condition": "s"}, rule_id=RULE_ID, level="low"),
-                     overrides=store.all_overrides())  # fmt: skip
+    eng = engine_for(
+        rule_text({"s": {"Action": "x"}, "condition": "s"}, rule_id=RULE_ID, level="low"),
+        overrides=store.all_overrides(),
+    )
     events = [
         event({"Action": "x", "User": "svc_backup"}, tenant="acme"),
         event({"Action": "x", "User": "mallory"}, tenant="acme"),

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from openmdr.generator import GeneratorConfig, Manifest, generate
+from openmdr.generator import GeneratorConfig, Manifest, generate, telemetry_paths
 
 
 @pytest.fixture(scope="session")
@@ -25,4 +25,4 @@ def labels(week: Manifest) -> list[dict[str, Any]]:
 
 def telemetry_dirs(out: Path, tenant: str) -> list[Path]:
     """A tenant's telemetry folders (everything but the asset inventory)."""
-    return sorted(p for p in (out / tenant).iterdir() if p.is_dir())
+    return telemetry_paths(out, tenant)

@@ -97,7 +97,9 @@ def test_assets_csv_imports_and_leaves_shadow_it_out(week: Manifest) -> None:
         assert shadow and not {s.lower() for s in shadow} & names
         conn = (week.out / tenant / "zeek" / "conn.log").read_text()
         # The unlisted devices are really on the wire.
-        shadow_ips = {row.split("\t")[2] for row in conn.splitlines() if "homecloud" not in row and not row.startswith("#")}
+        shadow_ips = {
+            row.split("\t")[2] for row in conn.splitlines() if "homecloud" not in row and not row.startswith("#")
+        }
         assert any(ip.endswith(".5.77") for ip in shadow_ips)
 
 

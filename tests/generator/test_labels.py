@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,11 +33,25 @@ def _flat(line: bytes) -> dict[str, Any]:
     return {"EventID": event["System"]["EventID"], "Computer": event["System"]["Computer"], **event["EventData"]}
 
 
-def _matches(selector: dict[str, Any], rel: str, line: bytes) -> bool:
-    if selector["file"] != rel:
-        return False
+class _File:
+    """One telemetry file read once: its records with line number, offset, time and (JSON) fields."""
+
+    def __init__(self, out: Path, tenant: str, rel: str) -> None:
+        self.rel = rel
+        data = (out / tenant / rel).read_bytes()
+        self.rows: list[tuple[int, int, bytes, datetime, dict[str, Any] | None]] = []
+        offset = 0
+        for number, line in enumerate(data.split(b"\n"), 1):
+            if line and not line.startswith(b"#"):
+                fields = _flat(line) if rel.endswith(".jsonl") else None
+                self.rows.append((number, offset, line, _line_time(rel, line), fields))
+            offset += len(line) + 1
+        self.by_line = {row[0]: row for row in self.rows}
+
+
+def _matches(selector: dict[str, Any], line: bytes, fields: dict[str, Any] | None) -> bool:
     if "where" in selector:
-        fields = _flat(line)
+        assert fields is not None
         return all(fields.get(k) == v for k, v in selector["where"].items())
     text = line.decode()
     return all(part in text for part in selector["contains"])
@@ -64,32 +79,29 @@ def test_all_chains_are_labelled(labels: list[dict[str, Any]]) -> None:
 def test_every_labelled_record_exists_and_matches_its_recogniser(week: Manifest, labels: list[dict[str, Any]]) -> None:
     for chain in labels:
         tenant = chain["tenant"]
-        files: dict[str, list[tuple[int, int, bytes]]] = {}
+        files: dict[str, _File] = {}
         for step in chain["steps"]:
             start, end = _time(step["start"]), _time(step["end"])
             assert sum(step["files"].values()) == step["events"]
             labelled = set()
             for rec in step["records"]:
                 rel = rec["file"]
-                rows = files.setdefault(rel, _records(week.out, tenant, rel))
-                by_line = {n: (off, line) for n, off, line in rows}
-                off, line = by_line[rec["line"]]
+                f = files.get(rel) or files.setdefault(rel, _File(week.out, tenant, rel))
+                _number, off, line, when, fields = f.by_line[rec["line"]]
                 assert off == rec["offset"], f"{step['id']}: offset of {rel}:{rec['line']}"
-                when = _line_time(rel, line)
                 assert abs((when - _time(rec["time"])).total_seconds()) < 0.002
                 assert start - timedelta(seconds=1) <= when <= end + timedelta(seconds=1)
-                assert any(_matches(s, rel, line) for s in step["match"]), f"{step['id']}: {line[:200]!r}"
+                mine = [s for s in step["match"] if s["file"] == rel]
+                assert any(_matches(s, line, fields) for s in mine), f"{step['id']}: {line[:200]!r}"
                 labelled.add((rel, rec["line"]))
             # The recognisers are exact: within the step's time range they select its records and nothing else.
             selected = set()
             for selector in step["match"]:
                 rel = selector["file"]
-                rows = files.setdefault(rel, _records(week.out, tenant, rel))
-                for number, _off, line in rows:
-                    if _matches(selector, rel, line):
-                        when = _line_time(rel, line)
-                        if start <= when <= end:
-                            selected.add((rel, number))
+                f = files.get(rel) or files.setdefault(rel, _File(week.out, tenant, rel))
+                for number, _off, line, when, fields in f.rows:
+                    if start <= when <= end and _matches(selector, line, fields):
+                        selected.add((rel, number))
             assert selected == labelled, f"{step['id']}: recognisers select {len(selected)}, labelled {len(labelled)}"
 
 
@@ -111,7 +123,7 @@ def test_beacon_is_regular_with_small_jitter(week: Manifest, labels: list[dict[s
     chain = next(c for c in labels if c["id"] == "acme-dormant-contractor")
     beacon = next(s for s in chain["steps"] if s["id"].endswith("c2-beacon"))
     times = sorted(_time(r["time"]).timestamp() for r in beacon["records"] if r["file"] == "zeek/conn.log")
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert len(gaps) > 100
     assert all(60 <= g <= 300 for g in gaps)
     mean = sum(gaps) / len(gaps)

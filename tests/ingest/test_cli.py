@@ -36,8 +36,14 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def _jsonl(path: Path, n: int, start: int = 0) -> Path:
-    path.write_bytes(b"\n".join(orjson.dumps({"@timestamp": f"2026-03-02T10:00:{i % 60:02d}Z", "host": "ws-1",
-                                              "src_ip": "10.0.0.5", "n": i}) for i in range(start, start + n)))  # fmt: skip
+    path.write_bytes(
+        b"\n".join(
+            orjson.dumps(
+                {"@timestamp": f"2026-03-02T10:00:{i % 60:02d}Z", "host": "ws-1", "src_ip": "10.0.0.5", "n": i}
+            )
+            for i in range(start, start + n)
+        )
+    )
     return path
 
 
@@ -109,7 +115,9 @@ def test_ingest_query_and_lake(cli, tmp_path: Path) -> None:
     code, _, err = cli("ingest", str(tmp_path / "missing-*.jsonl"), "--tenant", "acme")
     assert code == 2 and "nothing to read" in err
 
-    code, out, _ = cli("query", "--tenant", "acme", "-o", "json", "SELECT count(*) AS n, min(src_internal) AS i FROM events")
+    code, out, _ = cli(
+        "query", "--tenant", "acme", "-o", "json", "SELECT count(*) AS n, min(src_internal) AS i FROM events"
+    )
     assert code == 0 and orjson.loads(out.strip()) == {"n": 45, "i": True}
     code, out, _ = cli("query", "--tenant", "globex", "-o", "csv", "SELECT count(*) AS n FROM events")
     assert out.split() == ["n", "0"]  # the other tenant's events are not there
@@ -117,7 +125,9 @@ def test_ingest_query_and_lake(cli, tmp_path: Path) -> None:
     assert code == 0 and "ws-1" in out and "45" in out
     code, _, err = cli("query", "--tenant", "acme", "DROP VIEW events")
     assert code == 2 and "read-only" in err
-    code, _, err = cli("query", "--tenant", "globex", f"SELECT * FROM read_parquet('{cli.data_dir}/lake/tenant=acme/*/*.parquet')")
+    code, _, err = cli(
+        "query", "--tenant", "globex", f"SELECT * FROM read_parquet('{cli.data_dir}/lake/tenant=acme/*/*.parquet')"
+    )
     assert code == 2 and "Permission" in err
 
     code, out, _ = cli("lake", "summary")

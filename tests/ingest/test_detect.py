@@ -63,9 +63,7 @@ def test_suricata_eve(shared_root: Path) -> None:
 CEF = b"CEF:0|Acme|EdgeWall|4.2|100|Blocked inbound|7|src=203.0.113.9 dst=10.1.1.5 dpt=445 act=blocked"
 LEEF1 = b"LEEF:1.0|Acme|Gate|2.1|login_fail|devTime=Mar 02 2026 10:00:00\tsrc=198.51.100.7\tusrName=bob"
 LEEF2 = b"LEEF:2.0|Acme|Gate|2.1|login_ok|^|src=198.51.100.8^usrName=alice"
-RFC3164 = (
-    b"<38>Mar  2 10:00:01 bastion sshd[4121]: Failed password for root from 203.0.113.50 port 52113 ssh2"
-)
+RFC3164 = b"<38>Mar  2 10:00:01 bastion sshd[4121]: Failed password for root from 203.0.113.50 port 52113 ssh2"
 RFC5424 = b"<86>1 2026-03-02T10:00:02.120Z bastion sshd 4121 - - Accepted publickey for deploy from 10.1.2.3"
 ISO_HOST = b"2026-03-02T10:00:03+01:00 fw01 kernel: DROP IN=eth0 SRC=203.0.113.4 DST=10.0.0.1"
 BSD_NO_PRI = b"Mar 12 07:15:00 web01 nginx: upstream timed out"
@@ -124,9 +122,7 @@ EVE = {
     "src_ip": "10.0.0.2",
 }
 ZEEK_JSON = {"ts": 1772445600.1, "uid": "CAbc1", "id.orig_h": "10.0.0.2", "id.resp_h": "10.0.0.3"}
-EVTX_JSON = {
-    "Event": {"System": {"EventID": 1, "Channel": "Microsoft-Windows-Sysmon/Operational"}, "EventData": {}}
-}
+EVTX_JSON = {"Event": {"System": {"EventID": 1, "Channel": "Microsoft-Windows-Sysmon/Operational"}, "EventData": {}}}
 GENERIC = {"@timestamp": "2026-03-02T10:00:00Z", "host": "app-1", "src_ip": "10.0.0.9", "msg": "login"}
 
 
@@ -175,9 +171,7 @@ def test_classify_json_on_values() -> None:
     assert classify_json([1, 2]) == "json"
     assert classify_json({"Event": "text"}) == "json"
     assert classify_json({"ts": 1, "id": {"orig_h": "10.0.0.1"}}) == "zeek_json"
-    assert (
-        classify_json({"event_id": 4624, "log_name": "Security", "computer_name": "dc"}) == "winlogbeat_json"
-    )
+    assert classify_json({"event_id": 4624, "log_name": "Security", "computer_name": "dc"}) == "winlogbeat_json"
 
 
 @pytest.mark.parametrize(

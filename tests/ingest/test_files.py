@@ -44,9 +44,7 @@ def _offset(origin: str) -> int:
 
 
 def _line(i: int, **extra: object) -> bytes:
-    return orjson.dumps(
-        {"@timestamp": f"2026-03-02T10:00:{i % 60:02d}Z", "host": f"ws-{i % 5}", "n": i, **extra}
-    )
+    return orjson.dumps({"@timestamp": f"2026-03-02T10:00:{i % 60:02d}Z", "host": f"ws-{i % 5}", "n": i, **extra})
 
 
 def _json_objects(text: str) -> list[object]:
@@ -94,9 +92,7 @@ def test_plan_globs_duplicates_and_missing_paths(tmp_path: Path) -> None:
 
 def test_sigma_regression_json_and_evtx_give_the_same_records(shared_root: Path) -> None:
     root = shared_root / "sigma" / "regression_data"
-    pairs = [
-        (j, j.with_suffix(".evtx")) for j in sorted(root.rglob("*.json")) if j.with_suffix(".evtx").exists()
-    ]
+    pairs = [(j, j.with_suffix(".evtx")) for j in sorted(root.rglob("*.json")) if j.with_suffix(".evtx").exists()]
     assert len(pairs) > 50
     for js, ev in pairs:
         from_json, from_evtx = _read(js), _read(ev)
@@ -169,9 +165,7 @@ def test_zeek_tsv_header_change_mid_file_updates_context(shared_root: Path, tmp_
 
 def test_zeek_tsv_data_before_any_header_is_rejected(tmp_path: Path, shared_root: Path) -> None:
     log = (shared_root / "datasets" / "zeek" / "006-zeek-scenario-ssh" / "ssh.log").read_bytes()
-    header = b"".join(
-        ln + b"\n" for ln in log.split(b"\n") if ln.startswith(b"#") and not ln.startswith(b"#close")
-    )
+    header = b"".join(ln + b"\n" for ln in log.split(b"\n") if ln.startswith(b"#") and not ln.startswith(b"#close"))
     data = [ln for ln in log.split(b"\n") if ln.strip() and not ln.startswith(b"#")]
     f = tmp_path / "odd.log"
     f.write_bytes(b"#separator \\x09\n" + data[0] + b"\n" + header + b"\n".join(data[1:]) + b"\n")
@@ -187,9 +181,7 @@ def test_zeek_tsv_data_before_any_header_is_rejected(tmp_path: Path, shared_root
 def test_gzip_plain_multimember_and_cloudtrail_json_gz(tmp_path: Path) -> None:
     lines = [_line(i) for i in range(300)]
     f = tmp_path / "app.jsonl.gz"
-    f.write_bytes(
-        gzip.compress(b"\n".join(lines[:100]) + b"\n") + gzip.compress(b"\n".join(lines[100:]) + b"\n")
-    )
+    f.write_bytes(gzip.compress(b"\n".join(lines[:100]) + b"\n") + gzip.compress(b"\n".join(lines[100:]) + b"\n"))
     items = _read(f)
     assert [r.payload for r in items] == lines
     assert _offset(items[100].origin) == sum(len(x) + 1 for x in lines[:100])
@@ -359,9 +351,7 @@ def test_oversized_last_line_without_newline_and_oversized_pretty_object(tmp_pat
     assert str(len(tail)) in items[1].reason and len(items[1].payload) == MAX_RECORD_BYTES
 
     pretty = tmp_path / "pretty.json"
-    big = json.dumps(
-        {"Event": {"System": {"EventID": 1}, "EventData": {"b": "C" * MAX_RECORD_BYTES}}}, indent=2
-    )
+    big = json.dumps({"Event": {"System": {"EventID": 1}, "EventData": {"b": "C" * MAX_RECORD_BYTES}}}, indent=2)
     small = json.dumps({"Event": {"System": {"EventID": 2}, "EventData": {}}}, indent=2)
     pretty.write_text(small + "\n" + big + "\n" + small + "\n")
     items = _read(pretty)

@@ -100,9 +100,7 @@ def test_body_over_limit_is_413_and_counted(client: TestClient, sink: Collecting
     assert sink.calls == []
 
 
-def test_malformed_json_body_is_kept_as_one_dead_letter_and_400(
-    client: TestClient, sink: CollectingSink
-) -> None:
+def test_malformed_json_body_is_kept_as_one_dead_letter_and_400(client: TestClient, sink: CollectingSink) -> None:
     body = b'[{"a": 1}, {"b": '
     r = client.post(URL, content=body, headers={**_auth(), "Content-Type": "application/json"})
     assert r.status_code == 400
@@ -117,9 +115,7 @@ def test_malformed_json_body_is_kept_as_one_dead_letter_and_400(
 
 def test_ndjson_with_per_line_detection_and_bad_lines(client: TestClient, sink: CollectingSink) -> None:
     lines = [orjson.dumps(WINLOG), b"", orjson.dumps(EVE), b'{"broken": ', orjson.dumps(GENERIC) + b"\r"]
-    r = client.post(
-        URL, content=b"\n".join(lines), headers={**_auth(), "Content-Type": "application/x-ndjson"}
-    )
+    r = client.post(URL, content=b"\n".join(lines), headers={**_auth(), "Content-Type": "application/x-ndjson"})
     assert r.status_code == 200
     assert r.json()["received"] == 4
     items = sink.calls[0][1]

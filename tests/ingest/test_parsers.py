@@ -168,9 +168,13 @@ def test_zeek_tsv_and_json_of_one_record_agree() -> None:
 def test_zeek_tsv_bad_lines_are_refused_with_a_reason(line: bytes, reason: str) -> None:
     from openmdr.normalize.parsers.zeek import read_zeek_header
 
-    context = read_zeek_header([b"#separator \\x09", b"#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\t"
-                                b"id.resp_p\tproto\tquery\tanswers",
-                                b"#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\tvector[string]"])  # fmt: skip
+    context = read_zeek_header(
+        [
+            b"#separator \\x09",
+            b"#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tquery\tanswers",
+            b"#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\tvector[string]",
+        ]
+    )
     with pytest.raises(ParseError, match=reason.replace("(", r"\(").replace(")", r"\)")):
         _parse("zeek_tsv", line, context)
     with pytest.raises(ParseError, match="header"):
@@ -239,8 +243,10 @@ def test_syslog_rfc3164_year_comes_from_the_receive_time() -> None:
 
 
 def test_syslog_rfc5424_with_structured_data() -> None:
-    line = ('<165>1 2026-03-02T10:00:02.120+01:00 web01.example.com sshd 4121 ID47 [exampleSDID@32473 iut="3" '
-            'eventSource="App\\"X\\]"][meta sequenceId="7"] \ufeffAccepted password for alice from 192.0.2.9 port 2200 ssh2')  # fmt: skip
+    line = (
+        '<165>1 2026-03-02T10:00:02.120+01:00 web01.example.com sshd 4121 ID47 [exampleSDID@32473 iut="3" '
+        'eventSource="App\\"X\\]"][meta sequenceId="7"] \ufeffAccepted password for alice from 192.0.2.9 port 2200 ssh2'
+    )
     e = _parse("syslog", line)
     assert e.time == datetime(2026, 3, 2, 9, 0, 2, 120000, tzinfo=UTC)
     assert (e.host, e.service, e.event_code, e.action, e.user, e.src_ip) == (
@@ -295,8 +301,11 @@ def test_cef_times_and_refusals() -> None:
 
 
 def test_leef_1_and_2() -> None:
-    one = _parse("leef", "LEEF:1.0|Microsoft|MSExchange|4.0 SP1|15345|src=192.0.2.10\tdst=172.50.123.1\tsev=5\t"
-                         "cat=anomaly\tsrcPort=81\tdstPort=21\tusrName=joe.black\tdevTime=Mar 02 2026 10:00:01")  # fmt: skip
+    one = _parse(
+        "leef",
+        "LEEF:1.0|Microsoft|MSExchange|4.0 SP1|15345|src=192.0.2.10\tdst=172.50.123.1\tsev=5\t"
+        "cat=anomaly\tsrcPort=81\tdstPort=21\tusrName=joe.black\tdevTime=Mar 02 2026 10:00:01",
+    )
     assert (one.product, one.event_code, one.category, one.user) == ("MSExchange", "15345", "anomaly", "joe.black")
     assert (one.src_ip, one.src_port, one.dst_ip, one.dst_port) == ("192.0.2.10", 81, "172.50.123.1", 21)
     assert one.time == datetime(2026, 3, 2, 10, 0, 1, tzinfo=UTC)
@@ -347,8 +356,17 @@ def test_cloudtrail_file(tmp_path: Path) -> None:
 
 
 def test_generic_json_lines_entities_and_missing_time() -> None:
-    e = _parse("json", orjson.dumps({"@timestamp": "2026-03-02T10:00:00Z", "source": {"ip": "10.0.0.1", "port": 5},
-                                     "user": {"name": "eve"}, "event": {"action": "login", "outcome": "failure"}}))  # fmt: skip
+    e = _parse(
+        "json",
+        orjson.dumps(
+            {
+                "@timestamp": "2026-03-02T10:00:00Z",
+                "source": {"ip": "10.0.0.1", "port": 5},
+                "user": {"name": "eve"},
+                "event": {"action": "login", "outcome": "failure"},
+            }
+        ),
+    )
     assert (e.src_ip, e.src_port, e.user, e.action, e.outcome) == ("10.0.0.1", 5, "eve", "login", "failure")
     with pytest.raises(ParseError, match="no usable timestamp"):
         _parse("json", b'{"msg": "no time"}')

@@ -247,9 +247,7 @@ def test_graceful_stop_flushes_everything_already_sent() -> None:
     messages = [_sshd(i) for i in range(3000)]
     _tcp_send(listener.ports["tcp"], b"".join(_octet(m) for m in messages[:2000]))
     with socket.create_connection((HOST, listener.ports["tcp"])) as open_conn:
-        open_conn.sendall(
-            b"".join(m + b"\n" for m in messages[2000:2999]) + messages[2999]
-        )  # last one unterminated
+        open_conn.sendall(b"".join(m + b"\n" for m in messages[2000:2999]) + messages[2999])  # last one unterminated
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.sendto(b"<13>udp before stop", (HOST, listener.ports["udp"]))
         time.sleep(0.05)
@@ -266,9 +264,7 @@ def test_slow_pipeline_applies_backpressure_without_loss() -> None:
     settings = _settings(udp_port=None)
     with SyslogListener(sink, settings, batch_size=500, max_in_flight=1000) as listener:
         senders = [
-            threading.Thread(
-                target=_tcp_send, args=(listener.ports["tcp"], b"".join(_octet(m) for m in chunk))
-            )
+            threading.Thread(target=_tcp_send, args=(listener.ports["tcp"], b"".join(_octet(m) for m in chunk)))
             for chunk in (messages[:10_000], messages[10_000:])
         ]
         for t in senders:
@@ -282,9 +278,7 @@ def test_slow_pipeline_applies_backpressure_without_loss() -> None:
 
 def test_sink_refusing_a_tenant_gets_the_batch_dead_lettered() -> None:
     sink = CollectingSink(refuse=lambda tenant: LookupError(f"unknown tenant {tenant!r}") if tenant else None)
-    with SyslogListener(
-        sink, _settings(routes=[SyslogRoute(tenant="ghost", peers=["127.0.0.1/32"])])
-    ) as listener:
+    with SyslogListener(sink, _settings(routes=[SyslogRoute(tenant="ghost", peers=["127.0.0.1/32"])])) as listener:
         _tcp_send(listener.ports["tcp"], _octet(_sshd(1)))
         items = sink.wait_for(1)
     ((tenant, item),) = items

@@ -84,12 +84,9 @@ def test_http_ingest_into_the_lake(platform: Platform) -> None:
     secret = platform.state.create_ingest_token("acme", "edge-1", actor="test")
     client = TestClient(create_app(platform))
     events = [
-        {"@timestamp": f"2026-03-02T10:00:{i:02d}Z", "host": "app-1", "n": i, "tenant": "other"}
-        for i in range(25)
+        {"@timestamp": f"2026-03-02T10:00:{i:02d}Z", "host": "app-1", "n": i, "tenant": "other"} for i in range(25)
     ]
-    r = client.post(
-        "/api/v1/ingest", content=orjson.dumps(events), headers={"Authorization": f"Bearer {secret}"}
-    )
+    r = client.post("/api/v1/ingest", content=orjson.dumps(events), headers={"Authorization": f"Bearer {secret}"})
     assert r.status_code == 200, r.text
     assert r.json()["stored"] == 25
     assert platform.lake.counts() == {"acme": 25}
@@ -112,15 +109,19 @@ def test_syslog_newline_framing_and_tls_into_the_lake(platform: Platform, tmp_pa
         with socket.create_connection((HOST, listener.ports["tcp"])) as s:
             s.sendall(b"\n".join(lines[:10]) + b"\n" + b"\r\n".join(lines[10:]))  # the last line has no end
         client = ssl.create_default_context(cafile=str(cert))
-        with socket.create_connection((HOST, listener.ports["tls"])) as raw, client.wrap_socket(
-            raw, server_hostname=HOST
-        ) as s:
+        with (
+            socket.create_connection((HOST, listener.ports["tls"])) as raw,
+            client.wrap_socket(raw, server_hostname=HOST) as s,
+        ):
             s.sendall(b"".join(str(len(m)).encode() + b" " + m for m in tls_lines))
     assert listener.counters["stored"] == 50 and listener.counters["sink_rejected"] == 0
     rows = platform.lake.query(
         "acme", "SELECT split_part(origin, ' ', 1) AS o, action, count(*) AS n FROM events GROUP BY ALL ORDER BY o"
     ).to_pylist()
-    assert rows == [{"o": "syslog/tcp", "action": "sudo_command", "n": 20}, {"o": "syslog/tls", "action": "logon", "n": 30}]
+    assert rows == [
+        {"o": "syslog/tcp", "action": "sudo_command", "n": 20},
+        {"o": "syslog/tls", "action": "logon", "n": 30},
+    ]
 
 
 def test_http_ingest_token_is_the_only_tenant_source(platform: Platform) -> None:

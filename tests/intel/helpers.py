@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
+
 from openmdr.models import Event, TenantInfo, events_to_table
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

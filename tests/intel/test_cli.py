@@ -47,13 +47,19 @@ def test_add_list_export_import_allow(runner: CliRunner, tmp_path: Path) -> None
     out = tmp_path / "shared.json"
     run(runner, "intel", "export", "--format", "stix", "--out", str(out))
     exported = orjson.loads(out.read_bytes())
-    assert [o["pattern"] for o in exported["objects"] if o["type"] == "indicator"] == ["[ipv4-addr:value = '198.51.100.23']"]
+    assert [o["pattern"] for o in exported["objects"] if o["type"] == "indicator"] == [
+        "[ipv4-addr:value = '198.51.100.23']"
+    ]
     imported = run(runner, "intel", "import", str(DATA / "misp_event.json"), "--source", "example-cert")
-    assert "6 added" in imported and "1 rejected" in imported
+    assert "5 added, 1 updated" in imported and "1 rejected" in imported
     run(runner, "intel", "allow", "update-check.example", "--reason", "sinkholed")
     refused = runner.invoke(app, ["intel", "add", "www.update-check.example"])
     assert refused.exit_code == 2 and "allow-listed" in refused.output
-    assert "update-check.example" in run(runner, "intel", "allow", "--list")
+    platform = Platform.from_data_dir(tmp_path / "data")
+    [entry] = IntelStore(platform.state).list_allow()
+    platform.close()
+    assert (entry.type, entry.value, entry.reason) == ("domain", "update-check.example", "sinkholed")
+    assert entry.id in run(runner, "intel", "allow", "--list")
     bad = runner.invoke(app, ["intel", "add", "not a value"])
     assert bad.exit_code == 2 and "cannot tell" in bad.output
 

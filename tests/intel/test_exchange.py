@@ -92,7 +92,12 @@ def test_stix_round_trip_keeps_every_type_and_attribute() -> None:
     assert back.rejected == []
     assert sorted(map(key, back.indicators)) == sorted(map(key, original))
     c2 = next(i for i in back.indicators if i.value == "198.51.100.23")
-    assert (c2.confidence, c2.first_seen, c2.expires_at, c2.description) == (85, NOW, NOW + timedelta(days=90), "C2 server")
+    assert (c2.confidence, c2.first_seen, c2.expires_at, c2.description) == (
+        85,
+        NOW,
+        NOW + timedelta(days=90),
+        "C2 server",
+    )
 
 
 def test_misp_event_export_is_read_with_objects_tags_and_to_ids() -> None:
@@ -150,7 +155,7 @@ def test_not_json_is_rejected_not_raised() -> None:
 
 
 def test_tenant_scoped_and_strict_tlp_indicators_are_never_exportable() -> None:
-    items = sample() + [Indicator("domain", "private.example", tenant="acme", tlp="clear")]
+    items = [*sample(), Indicator("domain", "private.example", tenant="acme", tlp="clear")]
     assert {i.tlp for i in exportable(items, "red")} == {"clear", "green", "amber"}
     assert {i.tlp for i in exportable(items, "green")} == {"clear", "green"}
     assert all(i.tenant is None for i in exportable(items, "amber"))

@@ -59,7 +59,9 @@ def test_leaks_match_tenant_domains_and_known_users(state: StateStore, users: Ev
     assert alice.severity == "high"  # password hash and an active user
     assert alice.details["leak"]["known_user"] is True and alice.details["leak"]["password_hash_present"] is True
     assert found[("acme", "bob@sub.acme.example")].severity == "low"
-    assert alice.details["recommended_actions"] == list(RECOMMENDED_ACTIONS) == ["force_password_reset", "revoke_sessions"]
+    assert (
+        alice.details["recommended_actions"] == list(RECOMMENDED_ACTIONS) == ["force_password_reset", "revoke_sessions"]
+    )
     assert alice.details["playbook"] == LEAK_PLAYBOOK and f"playbook:{LEAK_PLAYBOOK}" in alice.tags
     assert alice.source == "ioc" and "$2y$" not in str(alice.to_json_dict())
     assert len({a.alert_id for a in report.alerts}) == 4

@@ -69,13 +69,28 @@ def history(lake: EventLake) -> EventLake:
         table(
             event("a-1", host="acme-ws-042", user="alice", src_ip="10.1.0.5", dst_ip=C2, time=NOW - timedelta(hours=1)),
             event("a-2", host="acme-ws-042", domain="evil-c2.example", time=NOW - timedelta(hours=1)),
-            event("g-1", tenant="globex", host="gx-ws-007", user="bob", src_ip="10.2.0.7", dst_ip=C2,
-                  time=NOW - timedelta(days=2)),
-            event("g-2", tenant="globex", host="gx-ws-007", src_ip="10.2.0.7", dst_ip="203.0.113.1",
-                  time=NOW - timedelta(days=2)),
+            event(
+                "g-1",
+                tenant="globex",
+                host="gx-ws-007",
+                user="bob",
+                src_ip="10.2.0.7",
+                dst_ip=C2,
+                time=NOW - timedelta(days=2),
+            ),
+            event(
+                "g-2",
+                tenant="globex",
+                host="gx-ws-007",
+                src_ip="10.2.0.7",
+                dst_ip="203.0.113.1",
+                time=NOW - timedelta(days=2),
+            ),
             event("g-old", tenant="globex", host="gx-old", dst_ip=C2, time=NOW - timedelta(days=40)),
-            event("g-dns", tenant="globex", host="gx-ws-008", domain="cdn.evil-c2.example", time=NOW - timedelta(days=3)),
-        )  # fmt: skip
+            event(
+                "g-dns", tenant="globex", host="gx-ws-008", domain="cdn.evil-c2.example", time=NOW - timedelta(days=3)
+            ),
+        )
     )
     return lake
 

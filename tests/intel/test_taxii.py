@@ -80,7 +80,10 @@ def test_client_pulls_only_what_may_leave_the_provider(server_url: str) -> None:
 
 def test_client_with_api_root_url_collection_id_and_added_after(server_url: str, intel: IntelStore) -> None:
     newest = max(i.updated_at for i in intel.list_indicators(None))
-    assert pull_taxii(f"{server_url}/intel/", SHARED_COLLECTION_ID, "partner", "s3cret", added_after=newest).indicators == []
+    assert (
+        pull_taxii(f"{server_url}/intel/", SHARED_COLLECTION_ID, "partner", "s3cret", added_after=newest).indicators
+        == []
+    )
     later = newest + timedelta(seconds=5)
     intel.upsert_indicators([Indicator("domain", "new-c2.example", tlp="green")], "test", now=later)
     report = pull_taxii(f"{server_url}/intel/", SHARED_COLLECTION_ID, "partner", "s3cret", added_after=newest)

@@ -60,6 +60,29 @@ def tenants_store(state_store: StateStore) -> StateStore:
     return state_store
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite state store with both tenants, built once and copied by :func:`sqlite_tenants`."""
+    path = tmp_path_factory.mktemp("respond-template") / "state.db"
+    store = StateStore(f"sqlite:///{path}")
+    store.migrate()
+    add_tenants(store)
+    store.close()
+    return path
+
+
+@pytest.fixture()
+def sqlite_tenants(sqlite_template: Path, tmp_path: Path) -> Iterator[StateStore]:
+    """A fresh copy of the template store (SQLite only: for logic tests that are not about the backend)."""
+    target = tmp_path / "state.db"
+    shutil.copyfile(sqlite_template, target)
+    store = StateStore(f"sqlite:///{target}", blob_dir=tmp_path / "blobs")
+    try:
+        yield store
+    finally:
+        store.close()
+
+
 @pytest.fixture()
 def clock() -> ManualClock:
     """A controllable clock starting at 03:00 Berlin time on a Monday."""
@@ -138,7 +161,7 @@ def receiver() -> Iterator[Receiver]:
     state = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             ok = verify(state.secret, self.headers.get(TIMESTAMP_HEADER), self.headers.get(SIGNATURE_HEADER), body,
                         time.time())  # fmt: skip

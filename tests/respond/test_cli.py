@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,8 +23,6 @@ def _case_file(path: Path, case: object) -> Path:
         if isinstance(value, datetime):
             return value.isoformat()
         raise TypeError
-
-    from dataclasses import asdict
 
     path.write_bytes(orjson.dumps(asdict(case), default=default))  # type: ignore[call-overload]
     return path
@@ -105,9 +104,8 @@ def test_cli_policy_show_and_set(cli, tmp_path: Path) -> None:  # type: ignore[n
     code, out = cli("respond", "policy", "set", str(bad), "--tenant", "acme", "--as", "admin")
     assert code == 2 and "mode must be" in out
     good = tmp_path / "good.yml"
-    good.write_text(out_policy := "rules:\n  - name: approve everything\n    mode: approve\nallow_list:\n"
+    good.write_text("rules:\n  - name: approve everything\n    mode: approve\nallow_list:\n"
                     "  networks: [10.10.0.1/32, 8.8.8.8/32]\n")  # fmt: skip
-    assert out_policy
     code, out = cli("respond", "policy", "set", str(good), "--tenant", "acme", "--as", "admin", "--comment", "audit")
     assert code == 0 and "version 1" in out
     code, out = cli("respond", "policy", "show", "--tenant", "acme", "--history")

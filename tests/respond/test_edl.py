@@ -22,10 +22,10 @@ from tests.respond.cases import c2_case
 
 
 @pytest.fixture()
-def edl_server(tenants_store: StateStore, clock: ManualClock) -> Iterator[str]:
+def edl_server(sqlite_tenants: StateStore, clock: ManualClock) -> Iterator[str]:
     """The EDL router mounted on an app served by uvicorn on a free loopback port."""
     app = FastAPI()
-    app.include_router(create_edl_router(ResponseStore(tenants_store), clock))
+    app.include_router(create_edl_router(ResponseStore(sqlite_tenants), clock))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(16)
@@ -41,12 +41,12 @@ def edl_server(tenants_store: StateStore, clock: ManualClock) -> Iterator[str]:
 
 
 def test_block_appears_then_expires_for_a_polling_firewall(
-    tenants_store: StateStore, clock: ManualClock, edl_server: str
+    sqlite_tenants: StateStore, clock: ManualClock, edl_server: str
 ) -> None:
-    store = ResponseStore(tenants_store)
+    store = ResponseStore(sqlite_tenants)
     token = store.create_edl_token("acme", "admin")
     globex_token = store.create_edl_token("globex", "admin")
-    svc = ResponseService(tenants_store, ConnectorRegistry(), clock, sleep=lambda s: None)
+    svc = ResponseService(sqlite_tenants, ConnectorRegistry(), clock, sleep=lambda s: None)
     with httpx.Client(auth=("paloalto", token), timeout=10) as fw:
         assert fw.get(f"{edl_server}/acme/ip.txt").text == ""
         svc.on_case(c2_case(clock()))
@@ -66,7 +66,7 @@ def test_block_appears_then_expires_for_a_polling_firewall(
         clock.advance(minutes=2)
         assert fw.get(f"{edl_server}/acme/ip.txt").text == ""  # gone on the next poll, nobody acted
         svc.tick()
-        assert any(r.action == "response.block.expired" for r in tenants_store.list_audit("acme", limit=1000))
+        assert any(r.action == "response.block.expired" for r in sqlite_tenants.list_audit("acme", limit=1000))
 
     # another tenant's list is separate, and tokens do not cross tenants
     with httpx.Client(timeout=10) as other:
@@ -80,9 +80,9 @@ def test_block_appears_then_expires_for_a_polling_firewall(
 
 
 def test_urls_are_listed_without_scheme_and_entries_are_unique(
-    tenants_store: StateStore, clock: ManualClock, edl_server: str
+    sqlite_tenants: StateStore, clock: ManualClock, edl_server: str
 ) -> None:
-    store = ResponseStore(tenants_store)
+    store = ResponseStore(sqlite_tenants)
     token = store.create_edl_token("acme", "admin")
     later = clock() + timedelta(hours=1)
     store.upsert_block("acme", "url", "http://evil.example/payload.bin", "t", clock(), later)

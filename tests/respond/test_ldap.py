@@ -80,12 +80,12 @@ def test_ad_flag_arithmetic() -> None:
 
 
 def test_service_disables_off_hours_and_rollback_re_enables(
-    slapd: Slapd, tenants_store: StateStore, clock: ManualClock
+    slapd: Slapd, sqlite_tenants: StateStore, clock: ManualClock
 ) -> None:
     dn = add_user(slapd, "l.mueller", "Sommer2026!")
     registry = ConnectorRegistry()
     registry.add(connector(slapd), "acme")
-    svc = ResponseService(tenants_store, registry, clock, retry=RetryPolicy(attempts=2, base_delay=0.01),
+    svc = ResponseService(sqlite_tenants, registry, clock, retry=RetryPolicy(attempts=2, base_delay=0.01),
                           sleep=lambda s: None)  # fmt: skip
     records = svc.on_case(credential_case(clock()), confidence=0.9).actions
     disable = next(r for r in records if r.kind == "disable_account" and r.target == "l.mueller")
@@ -98,13 +98,13 @@ def test_service_disables_off_hours_and_rollback_re_enables(
 
 
 def test_rollback_keeps_an_account_that_was_disabled_before(
-    slapd: Slapd, tenants_store: StateStore, clock: ManualClock
+    slapd: Slapd, sqlite_tenants: StateStore, clock: ManualClock
 ) -> None:
     dn = add_user(slapd, "l.mueller", "Sommer2026!")
     connector(slapd).execute(action("disable_account", "l.mueller"))  # disabled by the helpdesk earlier
     registry = ConnectorRegistry()
     registry.add(connector(slapd), "acme")
-    svc = ResponseService(tenants_store, registry, clock, sleep=lambda s: None)
+    svc = ResponseService(sqlite_tenants, registry, clock, sleep=lambda s: None)
     disable = next(r for r in svc.on_case(credential_case(clock()), confidence=0.9).actions
                    if r.kind == "disable_account" and r.target == "l.mueller")  # fmt: skip
     assert disable.outcome["prior"] == {"disabled": True}

@@ -23,7 +23,9 @@ from openmdr.respond.policy import (
 POLICY = default_policy()
 
 
-def ctx(kind: str, asset_class: str, severity: str, working: bool, confidence: float = 0.9, **kw: object) -> ActionContext:
+def ctx(
+    kind: str, asset_class: str, severity: str, working: bool, confidence: float = 0.9, **kw: object
+) -> ActionContext:
     target_type = {"isolate_host": "host", "kill_process": "process", "quarantine_file": "file",
                    "disable_account": "user", "revoke_sessions": "user", "block_ip": "ip",
                    "block_domain": "domain", "block_hash": "hash"}[kind]  # fmt: skip

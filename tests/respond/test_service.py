@@ -68,8 +68,8 @@ def test_c2_workstation_is_isolated_inside_authority_and_the_case_counts_as_cont
     assert tenants_store.verify_audit().ok
 
 
-def test_on_case_is_idempotent(tenants_store: StateStore, receiver: Receiver, clock: ManualClock) -> None:
-    svc, _, contained = service(tenants_store, receiver, clock)
+def test_on_case_is_idempotent(sqlite_tenants: StateStore, receiver: Receiver, clock: ManualClock) -> None:
+    svc, _, contained = service(sqlite_tenants, receiver, clock)
     first = svc.on_case(c2_case(clock()))
     clock.advance(minutes=5)
     second = svc.on_case(c2_case(clock()))
@@ -83,33 +83,33 @@ def test_server_waits_for_approval_escalates_then_expires(
     tenants_store: StateStore, receiver: Receiver, clock: ManualClock
 ) -> None:
     svc, _, contained = service(tenants_store, receiver, clock)
-    case = lateral_case(clock())
-    case.techniques = ["T1071.001"]  # route through the C2 playbook: isolate the server
-    result = svc.on_case(case)
-    (action,) = [r for r in result.actions if r.kind == "isolate_host"]
-    assert action.status == "awaiting_approval" and action.asset_class == "server"
-    assert action.deadline_at is not None and (action.deadline_at - clock()).total_seconds() == 15 * 60
+    result = svc.on_case(lateral_case(clock()))
+    assert {(r.kind, r.target) for r in result.actions} == {("isolate_host", "ACME-FS01"),
+                                                            ("kill_process", "PSEXESVC.exe")}  # fmt: skip
+    for action in result.actions:
+        assert action.status == "awaiting_approval" and action.asset_class == "server"
+        assert action.deadline_at is not None and (action.deadline_at - clock()).total_seconds() == 15 * 60
     assert not result.contained and not receiver.isolated
-    assert [r.event for r in receiver.requests] == ["response.approval_requested", "response.notification"]
+    assert [r.event for r in receiver.requests] == ["response.approval_requested"] * 2 + ["response.notification"]
 
     clock.advance(minutes=14)
     assert svc.tick() == []
     clock.advance(minutes=2)
-    (escalated,) = svc.tick()
-    assert escalated.status == "escalated" and escalated.escalation_level == 1
+    escalated = svc.tick()
+    assert [(r.status, r.escalation_level) for r in escalated] == [("escalated", 1)] * 2
     assert receiver.requests[-1].event == "response.approval_escalated"
+    assert receiver.requests[-1].payload["action"]["status"] == "escalated"
     clock.advance(minutes=16)
-    (expired,) = svc.tick()
-    assert expired.status == "expired"
+    assert [r.status for r in svc.tick()] == ["expired"] * 2
     assert not receiver.isolated and contained == []
     actions = [r.action for r in tenants_store.list_audit("acme", limit=10_000)]
     assert actions.index("response.action.escalated") < actions.index("response.action.expired")
 
 
 def test_approval_executes_and_a_late_approval_is_refused(
-    tenants_store: StateStore, receiver: Receiver, clock: ManualClock
+    sqlite_tenants: StateStore, receiver: Receiver, clock: ManualClock
 ) -> None:
-    svc, _, contained = service(tenants_store, receiver, clock)
+    svc, _, contained = service(sqlite_tenants, receiver, clock)
     case = c2_case(clock(), host="ACME-FS01", case_id="case-fs")
     (pending,) = [r for r in svc.on_case(case).actions if r.kind == "isolate_host"]
     clock.advance(minutes=3)
@@ -156,9 +156,9 @@ def test_tenant_isolation_an_approval_cannot_act_on_another_tenants_action(
 
 
 def test_allow_list_is_never_touched_even_when_added_after_approval_was_requested(
-    tenants_store: StateStore, receiver: Receiver, clock: ManualClock
+    sqlite_tenants: StateStore, receiver: Receiver, clock: ManualClock
 ) -> None:
-    svc, _, _ = service(tenants_store, receiver, clock)
+    svc, _, _ = service(sqlite_tenants, receiver, clock)
     case = c2_case(clock(), host="ACME-FS01", case_id="case-fs")
     (pending,) = [r for r in svc.on_case(case).actions if r.kind == "isolate_host"]
     policy = default_policy()
@@ -185,18 +185,18 @@ def test_rollback_restores_state(tenants_store: StateStore, receiver: Receiver, 
 
 
 def test_rollback_leaves_what_was_already_in_place(
-    tenants_store: StateStore, receiver: Receiver, clock: ManualClock
+    sqlite_tenants: StateStore, receiver: Receiver, clock: ManualClock
 ) -> None:
     receiver.isolated.add(("acme", "ber-ws-007"))  # the EDR console had isolated it already
-    svc, _, _ = service(tenants_store, receiver, clock)
+    svc, _, _ = service(sqlite_tenants, receiver, clock)
     isolate = by_kind(svc.on_case(c2_case(clock())).actions)[("isolate_host", "BER-WS-007")]
     assert isolate.outcome["prior"] == {"isolated": True}
     svc.rollback("acme", isolate.action_id, "analyst")
     assert ("acme", "ber-ws-007") in receiver.isolated
 
 
-def test_irreversible_actions_say_so(tenants_store: StateStore, receiver: Receiver, clock: ManualClock) -> None:
-    svc, _, _ = service(tenants_store, receiver, clock)
+def test_irreversible_actions_say_so(sqlite_tenants: StateStore, receiver: Receiver, clock: ManualClock) -> None:
+    svc, _, _ = service(sqlite_tenants, receiver, clock)
     kill = by_kind(svc.on_case(credential_case(clock())).actions)[("kill_process", "procdump64.exe")]
     assert kill.status == "executed" and receiver.killed == [("acme", "ber-ws-007", "procdump64.exe")]
     with pytest.raises(ConflictError, match="cannot be undone"):
@@ -204,9 +204,9 @@ def test_irreversible_actions_say_so(tenants_store: StateStore, receiver: Receiv
 
 
 def test_retries_with_backoff_then_success_and_no_retry_on_client_errors(
-    tenants_store: StateStore, receiver: Receiver, clock: ManualClock
+    sqlite_tenants: StateStore, receiver: Receiver, clock: ManualClock
 ) -> None:
-    svc, sleeps, _ = service(tenants_store, receiver, clock)
+    svc, sleeps, _ = service(sqlite_tenants, receiver, clock)
     receiver.fail_next = [503, 502]
     isolate = by_kind(svc.on_case(c2_case(clock())).actions)[("isolate_host", "BER-WS-007")]
     assert isolate.status == "executed" and isolate.attempts == 3 and sleeps[:2] == [0.5, 1.0]
@@ -220,30 +220,30 @@ def test_retries_with_backoff_then_success_and_no_retry_on_client_errors(
     assert not svc.containment("acme", "case-2").contained
 
 
-def test_attempts_time_out_cleanly(tenants_store: StateStore, receiver: Receiver, clock: ManualClock) -> None:
+def test_attempts_time_out_cleanly(sqlite_tenants: StateStore, receiver: Receiver, clock: ManualClock) -> None:
     receiver.hold = threading.Event()
-    svc, _, _ = service(tenants_store, receiver, clock, RetryPolicy(attempts=2, base_delay=0.01, attempt_timeout=0.2))
+    svc, _, _ = service(sqlite_tenants, receiver, clock, RetryPolicy(attempts=2, base_delay=0.01, attempt_timeout=0.2))
     isolate = by_kind(svc.on_case(c2_case(clock())).actions)[("isolate_host", "BER-WS-007")]
     receiver.hold.set()
     assert isolate.status == "failed" and isolate.attempts == 2 and "timed out" in (isolate.error or "")
-    audit = [r for r in tenants_store.list_audit("acme", limit=10_000) if r.action == "response.action.failed"]
+    audit = [r for r in sqlite_tenants.list_audit("acme", limit=10_000) if r.action == "response.action.failed"]
     assert audit and audit[-1].details["attempt_errors"][0].startswith("attempt 1 timed out")
 
 
 def test_dry_run_plans_and_audits_but_never_acts(
-    tenants_store: StateStore, receiver: Receiver, clock: ManualClock
+    sqlite_tenants: StateStore, receiver: Receiver, clock: ManualClock
 ) -> None:
-    svc, _, contained = service(tenants_store, receiver, clock)
+    svc, _, contained = service(sqlite_tenants, receiver, clock)
     result = svc.on_case(c2_case(clock()), dry_run=True)
     assert {r.status for r in result.actions} == {"planned"}
     assert receiver.requests == [] and svc.store.list_blocks("acme") == [] and contained == []
-    assert any(r.action == "response.action.dry_run" for r in tenants_store.list_audit("acme", limit=1000))
+    assert any(r.action == "response.action.dry_run" for r in sqlite_tenants.list_audit("acme", limit=1000))
 
 
 def test_policy_versions_are_stored_audited_and_cited(
-    tenants_store: StateStore, receiver: Receiver, clock: ManualClock
+    sqlite_tenants: StateStore, receiver: Receiver, clock: ManualClock
 ) -> None:
-    svc, _, _ = service(tenants_store, receiver, clock)
+    svc, _, _ = service(sqlite_tenants, receiver, clock)
     assert svc.get_policy("acme").version == 0
     strict = AuthorityPolicy(rules=(AuthorityRule("nothing unattended", "approve"),), approval_timeout_minutes=5)
     assert svc.set_policy("acme", strict, "tenant-admin@acme", "freeze").version == 1
@@ -253,12 +253,12 @@ def test_policy_versions_are_stored_audited_and_cited(
     assert (isolate.deadline_at - clock()).total_seconds() == 300  # type: ignore[operator]
     history = svc.store.policy_history("acme")
     assert [p.version for p in history] == [1] and history[0].created_by == "tenant-admin@acme"
-    audit = [r for r in tenants_store.list_audit("acme", limit=1000) if r.action == "response.policy.set"]
+    audit = [r for r in sqlite_tenants.list_audit("acme", limit=1000) if r.action == "response.policy.set"]
     assert audit[0].details["policy"]["rules"][0]["mode"] == "approve"
 
 
-def test_missing_connector_fails_clearly(tenants_store: StateStore, receiver: Receiver, clock: ManualClock) -> None:
-    svc, _, _ = service(tenants_store, receiver, clock)
+def test_missing_connector_fails_clearly(sqlite_tenants: StateStore, receiver: Receiver, clock: ManualClock) -> None:
+    svc, _, _ = service(sqlite_tenants, receiver, clock)
     clock.set(clock().replace(hour=2))
     result = by_kind(svc.on_case(c2_case(clock(), tenant="globex", host="NYC-WS-007")).actions)
     isolate = result[("isolate_host", "NYC-WS-007")]

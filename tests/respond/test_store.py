@@ -21,8 +21,8 @@ def test_migration_creates_exactly_the_response_tables(state_store: StateStore) 
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    assert TABLES == {"response_policies", "response_actions", "response_approvals", "response_blocklist",
-                      "response_connector_state"}  # fmt: skip
+    assert {"response_policies", "response_actions", "response_approvals", "response_blocklist",
+                      "response_connector_state"} == TABLES  # fmt: skip
     with state_store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), response_module.metadata)
 

@@ -23,7 +23,9 @@ def test_receiver_verifies_the_signature(receiver: Receiver) -> None:
 
 
 def test_wrong_secret_tampered_body_and_replayed_timestamp_are_rejected(receiver: Receiver) -> None:
-    wrong = WebhookNotifier(WebhookSender(receiver.url, b"not-the-secret"), RetryPolicy(attempts=2), sleep=lambda s: None)
+    wrong = WebhookNotifier(
+        WebhookSender(receiver.url, b"not-the-secret"), RetryPolicy(attempts=2), sleep=lambda s: None
+    )
     delivered, error = wrong.notify("x", {"a": 1}, "d-2")
     assert not delivered and "401" in (error or "") and receiver.rejected == 1  # 4xx: not retried
     body = b'{"a":1}'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -55,8 +56,15 @@ def test_migrate_is_idempotent_and_an_unmigrated_store_says_so(state_store: Stat
 
 
 def test_tenant_lifecycle_and_validation(state_store: StateStore) -> None:
-    info = _tenant(display_name="Acme Corp", timezone="Europe/Berlin", working_hours=(7, 19), working_days=(4, 0, 1),
-                   networks=("10.1.2.3/16", "2001:db8::/32"), domains=("ACME.example.",), retention_days=30)  # fmt: skip
+    info = _tenant(
+        display_name="Acme Corp",
+        timezone="Europe/Berlin",
+        working_hours=(7, 19),
+        working_days=(4, 0, 1),
+        networks=("10.1.2.3/16", "2001:db8::/32"),
+        domains=("ACME.example.",),
+        retention_days=30,
+    )
     state_store.create_tenant(info, actor="alice")
     got = state_store.get_tenant("acme")
     assert got is not None
@@ -64,8 +72,15 @@ def test_tenant_lifecycle_and_validation(state_store: StateStore) -> None:
     assert got.working_days == (0, 1, 4) and got.timezone == "Europe/Berlin" and got.retention_days == 30
     with pytest.raises(ConflictError):
         state_store.create_tenant(_tenant(), actor="alice")
-    for bad in (_tenant("Acme"), _tenant("a/b"), _tenant(timezone="Mars/Olympus"), _tenant(working_hours=(9, 9)),
-                _tenant(networks=("10.0.0.300/8",)), _tenant(working_days=(7,)), _tenant(retention_days=0)):  # fmt: skip
+    for bad in (
+        _tenant("Acme"),
+        _tenant("a/b"),
+        _tenant(timezone="Mars/Olympus"),
+        _tenant(working_hours=(9, 9)),
+        _tenant(networks=("10.0.0.300/8",)),
+        _tenant(working_days=(7,)),
+        _tenant(retention_days=0),
+    ):
         with pytest.raises(ValidationError):
             state_store.create_tenant(bad, actor="alice")
     state_store.update_tenant(_tenant(networks=("192.168.0.0/24",)), actor="bob")
@@ -121,7 +136,7 @@ def test_assets_csv_import_reports_bad_rows_by_line(state_store: StateStore) -> 
     state_store.delete_asset("acme", "ws-042", actor="t")
     assert len(state_store.list_assets("acme")) == 2
     for whole_file in ("", "host name,ip\nx,1.2.3.4\n", "ip,owner\n1.2.3.4,x\n"):
-        with pytest.raises(ValidationError, match="line 1|empty"):
+        with pytest.raises(ValidationError, match=r"line 1|empty"):
             state_store.import_assets_csv("acme", whole_file + ("\n" if not whole_file else ""), actor="t")
     with pytest.raises(NotFoundError):
         state_store.import_assets_csv("nobody", CSV, actor="t")
@@ -185,7 +200,9 @@ def test_dead_letters_small_and_large_with_tenant_scoping(state_store: StateStor
     assert len(ids) == 4 and ids == sorted(ids)
     assert state_store.get_dead_letter_payload(ids[1]) == big
     with state_store.transaction() as conn:
-        row = conn.execute(sa.select(dead_letters.c.payload, dead_letters.c.blob_path).where(dead_letters.c.id == ids[1])).one()
+        row = conn.execute(
+            sa.select(dead_letters.c.payload, dead_letters.c.blob_path).where(dead_letters.c.id == ids[1])
+        ).one()
     assert row.payload is None and row.blob_path and len(big) > INLINE_PAYLOAD_BYTES
     first = state_store.get_dead_letter(ids[0], tenant="acme")
     assert first.context == {"received_at": "2026-03-02T00:00:00+00:00", "peer": "10.0.0.1:514"}
@@ -197,9 +214,12 @@ def test_dead_letters_small_and_large_with_tenant_scoping(state_store: StateStor
         state_store.get_dead_letter_payload(ids[0], tenant="globex")
     assert [d.id for d in state_store.list_dead_letters(tenant="acme")] == ids[:2]
     assert state_store.list_dead_letters(tenant="globex")[0].id == ids[3]
-    assert state_store.dead_letter_counts("acme") == {"json": 1, "oversized record": 1}
-    assert state_store.dead_letter_counts() == {"json": 2, "no tenant route for peer 192.0.2.1": 1,
-                                                "oversized record": 1}  # fmt: skip
+    assert state_store.dead_letter_counts("acme") == {"json: truncated JSON": 1, "oversized record": 1}
+    assert state_store.dead_letter_counts() == {
+        "json: truncated JSON": 2,
+        "no tenant route for peer 192.0.2.1": 1,
+        "oversized record": 1,
+    }  # fmt: skip
     assert state_store.mark_dead_letters([ids[0]], "replayed", actor="t") == 1
     assert [d.id for d in state_store.list_dead_letters(tenant="acme")] == [ids[1]]
     assert state_store.list_dead_letters(tenant="acme", status="replayed")[0].replay_count == 1
@@ -209,11 +229,11 @@ def test_dead_letters_small_and_large_with_tenant_scoping(state_store: StateStor
 
 
 def test_many_dead_letters_in_one_call(state_store: StateStore) -> None:
-    rejections = [Rejection(f"r{i}".encode(), f"bad: {i % 3}", f"f:{i}", "json", "acme") for i in range(2_500)]
+    rejections = [Rejection(f"r{i}".encode(), f"bad: {i % 3}", f"f:{i}", "json", "acme") for i in range(1_200)]
     ids = state_store.add_dead_letters(rejections)
-    assert len(set(ids)) == 2_500
-    assert state_store.dead_letter_counts("acme") == {"bad": 2_500}
-    assert state_store.mark_dead_letters(ids, "discarded", actor="t") == 2_500
+    assert len(set(ids)) == 1_200  # more than one 500-id update chunk
+    assert state_store.dead_letter_counts("acme") == {"bad": 1_200}
+    assert state_store.mark_dead_letters(ids, "discarded", actor="t") == 1_200
     assert state_store.list_dead_letters(tenant="acme") == []
 
 
@@ -236,7 +256,7 @@ def test_audit_chain_verifies_and_every_change_is_recorded(state_store: StateSto
     assert [r.action for r in records] == ["tenant.create", "ingest_token.create", "assets.upsert", "deadletter.add",
                                            "ingest_token.revoke"]  # fmt: skip
     assert [r.seq for r in records] == [1, 2, 3, 4, 5]
-    assert all(b.prev_hash == a.hash for a, b in zip(records, records[1:], strict=False))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(records))
     with pytest.raises(ValidationError):
         state_store.list_audit()
     with pytest.raises(ValidationError):

@@ -79,7 +79,7 @@ class Services:
         )  # fmt: skip
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
     """The services of the app serving this request."""
     return request.app.state.services
 

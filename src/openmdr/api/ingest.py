@@ -67,9 +67,7 @@ def _bearer(header: str | None) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-def _frame_json_body(
-    body: bytes, fmt: str | None, origin: str, ctx: dict[str, Any], tenant: str
-) -> list[Item]:
+def _frame_json_body(body: bytes, fmt: str | None, origin: str, ctx: dict[str, Any], tenant: str) -> list[Item]:
     """One record per object of a JSON array (or the single object), with exact bytes."""
     try:
         doc = orjson.loads(body)
@@ -97,15 +95,11 @@ def _frame_json_body(
         if span.error is None:
             items.append(RawRecord(span.payload, fmt or classify_json(value), origin, ctx))
         else:  # oversized
-            items.append(
-                Rejection(span.payload, span.error, origin, fmt, tenant, "collect", received_at, ctx)
-            )
+            items.append(Rejection(span.payload, span.error, origin, fmt, tenant, "collect", received_at, ctx))
     return items
 
 
-def _reencode(
-    values: list[Any], fmt: str | None, origin: str, ctx: dict[str, Any], tenant: str
-) -> list[Item]:
+def _reencode(values: list[Any], fmt: str | None, origin: str, ctx: dict[str, Any], tenant: str) -> list[Item]:
     """Per-element records for arrays the byte splitter cannot map one to one (scalars among objects)."""
     items: list[Item] = []
     for value in values:

@@ -26,4 +26,9 @@ __all__ = [
     "TOPIC_CASES",
     "TOPIC_EVENTS",
     "TOPIC_INDICATORS",
-    "Bus", "Codec", "Handler", "InProcessBus", "Subscription"]
+    "Bus",
+    "Codec",
+    "Handler",
+    "InProcessBus",
+    "Subscription",
+]

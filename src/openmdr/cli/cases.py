@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import typer
 from rich.panel import Panel
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from openmdr.cli.common import UserError, console, platform
@@ -57,6 +57,19 @@ def _span(seconds: float | None) -> str:
     return str(timedelta(seconds=round(seconds)))
 
 
+def _entity_summary(entities: dict[str, Any]) -> str:
+    """``host=ws01 user=alice dst_ip=203.0.113.5`` with process paths shortened to their names."""
+    parts = []
+    for key in ("host", "user", "src_ip", "dst_ip", "domain", "process", "hash"):
+        value = entities.get(key)
+        if value is None or value == "":
+            continue
+        values = value if isinstance(value, list) else [value]
+        shown = [str(v).replace("\\", "/").rsplit("/", 1)[-1] if key == "process" else str(v) for v in values[:2]]
+        parts.append(f"{key}={','.join(shown)}" + ("…" if len(values) > 2 else ""))
+    return " ".join(parts[:4])
+
+
 def _require(case: Case | None, case_id: str, tenant: str) -> Case:
     if case is None:
         raise UserError(f"tenant {tenant!r} has no case {case_id!r}")
@@ -77,7 +90,18 @@ def cases_list(
         found = _service(ctx).list(
             tenant, status, limit, open_only=open_only, min_severity=min_severity, provider_wide=tenant is None
         )
-    table = Table("case", "tenant", "P", "severity", "risk", "status", "alerts", "channels", "title", "updated")
+    table = Table(
+        Column("case", no_wrap=True, min_width=12),
+        "tenant",
+        "P",
+        "severity",
+        "risk",
+        "status",
+        "alerts",
+        "channels",
+        "title",
+        "updated",
+    )
     for c in found:
         table.add_row(
             c.case_id,
@@ -119,20 +143,19 @@ def render_case(case: Case, timeline: Timeline | None) -> None:
             chain.append(f" {_when(stage.first_seen)[11:16]}", style="dim")
         console.print(Panel(chain, title=f"kill chain (ATT&CK {timeline.attack_version})", expand=False))
     if timeline is not None:
-        table = Table("time (UTC)", "", "tactic", "technique", "what", "entities", title="timeline")
+        table = Table(
+            Column("time (UTC)", no_wrap=True), "", "tactic", "technique", "what", "entities", title="timeline"
+        )
         for e in timeline.entries:
             tactic = ", ".join(name for _, name in e.tactics)
             technique = ", ".join(f"{tid} {name}" for tid, name in e.techniques)
-            ents = " ".join(
-                f"{k}={v if not isinstance(v, list) else ','.join(map(str, v))}"
-                for k, v in list(e.entities.items())[:4]
-            )
+            ents = _entity_summary(e.entities)
             if e.kind == "alert":
                 what = Text(e.title)
                 what.append(f"  [{e.channel}/{e.source}" + (f" x{e.count}" if e.count > 1 else "") + "]", style="dim")
-                table.add_row(_when(e.time), _sev(e.severity or ""), tactic, technique, what, ents)
+                table.add_row(_when(e.time)[5:], _sev(e.severity or ""), tactic, technique, what, ents)
             else:
-                table.add_row(_when(e.time), Text("event", style="dim"), "", "", Text(e.title, style="dim"), ents)
+                table.add_row(_when(e.time)[5:], Text("event", style="dim"), "", "", Text(e.title, style="dim"), ents)
         console.print(table)
         if timeline.events_missing:
             console.print(f"[dim]{timeline.events_missing} evidence events are no longer in the lake")

@@ -11,7 +11,7 @@ import orjson
 import typer
 from rich.table import Table
 
-from openmdr.cli.common import UserError, user_errors, byte_progress, console, err_console, platform
+from openmdr.cli.common import UserError, byte_progress, console, err_console, platform, user_errors
 from openmdr.ingest.files import plan_sources, read_sources
 from openmdr.normalize import known_formats
 from openmdr.pipeline import IngestReport
@@ -35,7 +35,9 @@ def print_ingest_report(report: IngestReport, title: str = "ingest") -> None:
         console.print(f"  [red]rejected {n:,}[/]: {reason}  (see: openmdr deadletter list)")
 
 
-def ingest_paths(ctx: typer.Context, paths: list[str], tenant: str, fmt: str | None, quiet: bool = False) -> IngestReport:
+def ingest_paths(
+    ctx: typer.Context, paths: list[str], tenant: str, fmt: str | None, quiet: bool = False
+) -> IngestReport:
     """Import files, directories, globs, .gz and .zip for ``tenant`` with a progress bar."""
     p = platform(ctx)
     sources = plan_sources(paths)
@@ -215,4 +217,3 @@ def formats_command() -> None:
     """List the formats the parsers read."""
     for name in known_formats():
         console.print(name)
-

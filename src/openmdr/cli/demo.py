@@ -42,7 +42,8 @@ def generate_command(
     with console.status("generating telemetry"):
         manifest = generate(out, _config(tenants, days, seed, scale, start))
     console.print(f"[green]wrote {out}[/] in {time.perf_counter() - started:.1f}s")
-    console.print(manifest.summary() if hasattr(manifest, "summary") else manifest)
+    console.print(manifest.summary(), highlight=False, markup=False)
+    console.print(f"ground truth: {out / 'labels.json'}")
 
 
 def load_generated_tenants(out: Path) -> list[TenantInfo]:

@@ -187,10 +187,11 @@ def intel_list(
         for i in items:
             sys.stdout.write(orjson.dumps(i.to_json_dict()).decode() + "\n")
         return
-    table = Table("id", "type", "value", "scope", "tlp", "conf", "source", "expires")
+    table = Table("type", "value", "scope", "tlp", "conf", "source", "expires")
+    table.add_column("id", no_wrap=True, min_width=36)
     for i in items:
-        table.add_row(i.id, i.type, i.value, i.tenant or "provider", i.tlp, str(i.confidence), i.source,
-                      i.expires_at.isoformat() if i.expires_at else "")  # fmt: skip
+        expires = i.expires_at.isoformat() if i.expires_at else ""
+        table.add_row(i.type, i.value, i.tenant or "provider", i.tlp, str(i.confidence), i.source, expires, i.id)
     console.print(table)
 
 
@@ -213,9 +214,10 @@ def intel_allow(
         console.print(f"removed {remove}")
         return
     if list_all or value is None:
-        table = Table("id", "type", "value", "scope", "reason", "by")
+        table = Table("type", "value", "scope", "reason", "by")
+        table.add_column("id", no_wrap=True, min_width=36)
         for e in store.list_allow(tenant):
-            table.add_row(e.id, e.type, e.value, e.tenant or "provider", e.reason, e.created_by)
+            table.add_row(e.type, e.value, e.tenant or "provider", e.reason, e.created_by, e.id)
         console.print(table)
         return
     if not reason:
@@ -246,9 +248,10 @@ def intel_share(
     store = _store(ctx)
     if not proposal_ids:
         pending = store.list_proposals(tenant, "proposed") if tenant else store.pending_proposals()
-        table = Table("id", "tenant", "case", "type", "value", "tlp", "conf")
+        table = Table("tenant", "case", "type", "value", "tlp", "conf")
+        table.add_column("id", no_wrap=True, min_width=36)
         for prop in pending:
-            table.add_row(prop.id, prop.tenant, prop.case_id, prop.type, prop.value, prop.tlp, str(prop.confidence))
+            table.add_row(prop.tenant, prop.case_id, prop.type, prop.value, prop.tlp, str(prop.confidence), prop.id)
         console.print(table)
         return
     if tenant is None:

@@ -15,7 +15,9 @@ from openmdr.cli.common import UserError, console, platform, user_errors
 from openmdr.detect import Engine, RuleLibrary, check_rules, default_cache_dir, default_library, load_rules
 from openmdr.store.rules import RuleStore
 
-rules_app = typer.Typer(help="The Sigma rule library: install, check, versions, tenant overrides.", no_args_is_help=True)
+rules_app = typer.Typer(
+    help="The Sigma rule library: install, check, versions, tenant overrides.", no_args_is_help=True
+)
 
 #: Largest rule archive downloaded by ``rules install URL``.
 MAX_DOWNLOAD_BYTES = 256 << 20
@@ -58,7 +60,9 @@ def active_library(ctx: typer.Context) -> RuleLibrary:
 
 @rules_app.command("install")
 @user_errors
-def install_command(ctx: typer.Context, source: str = typer.Argument(..., help="directory, .yml, release .zip or URL")) -> None:
+def install_command(
+    ctx: typer.Context, source: str = typer.Argument(..., help="directory, .yml, release .zip or URL")
+) -> None:
     """Install a library as the next active version (checked first; unusable rules are listed)."""
     library = fetch_library(source)
     if not library.sources:
@@ -79,7 +83,9 @@ def check_command(
     as_json: bool = typer.Option(False, "--json", help="print the full report as JSON"),
 ) -> None:
     """Counts of what a library holds, and every rule that is not evaluated with its reason."""
-    library = fetch_library(paths[0]) if paths and len(paths) == 1 else (load_rules(paths) if paths else active_library(ctx))
+    library = (
+        fetch_library(paths[0]) if paths and len(paths) == 1 else (load_rules(paths) if paths else active_library(ctx))
+    )
     report = check_rules(library, Engine(cache_dir=default_cache_dir()))
     if as_json:
         print(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2, default=str).decode())
@@ -90,7 +96,9 @@ def check_command(
         f"({report.compile_seconds:.1f}s{', cached' if report.from_cache else ''})"
     )
     for title, counts in (("status", report.by_status), ("level", report.by_level), ("product", report.by_product)):
-        console.print(f"  {title}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])))
+        console.print(
+            f"  {title}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+        )
     if report.problems:
         table = Table("status", "rule", "file", "reason")
         for p in report.problems:
@@ -107,9 +115,14 @@ def list_command(ctx: typer.Context) -> None:
     table = Table("version", "active", "files", "installed", "by", "source", "sha256")
     for v in _store(ctx).versions():
         table.add_row(
-            str(v.version), "*" if v.active else "", f"{v.rule_files:,}", v.installed_at.isoformat(timespec="seconds"),
-            v.installed_by, v.source, v.content_hash[:12],
-        )  # fmt: skip
+            str(v.version),
+            "*" if v.active else "",
+            f"{v.rule_files:,}",
+            v.installed_at.isoformat(timespec="seconds"),
+            v.installed_by,
+            v.source,
+            v.content_hash[:12],
+        )
     console.print(table)
 
 

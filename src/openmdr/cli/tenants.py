@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import typer
 from rich.table import Table
 
-from openmdr.cli.common import UserError, user_errors, console, platform
+from openmdr.cli.common import UserError, console, platform, user_errors
 from openmdr.models import TenantInfo
 
 tenants_app = typer.Typer(help="Create and inspect tenants.", no_args_is_help=True)
@@ -124,7 +124,9 @@ def tenants_show(ctx: typer.Context, name: str) -> None:
 @user_errors
 def assets_import(
     ctx: typer.Context,
-    csv_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV: hostname,ip,owner,criticality,asset_class,has_edr,tags"),
+    csv_path: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="CSV: hostname,ip,owner,criticality,asset_class,has_edr,tags"
+    ),
     tenant: str = typer.Option(..., "--tenant", "-t"),
 ) -> None:
     """Import or update a tenant's asset inventory from CSV; bad rows are listed, not skipped silently."""
@@ -180,9 +182,7 @@ def tokens_list(ctx: typer.Context, tenant: str = typer.Option(..., "--tenant", 
 
 @tokens_app.command("revoke")
 @user_errors
-def tokens_revoke(
-    ctx: typer.Context, name: str, tenant: str = typer.Option(..., "--tenant", "-t")
-) -> None:
+def tokens_revoke(ctx: typer.Context, name: str, tenant: str = typer.Option(..., "--tenant", "-t")) -> None:
     """Revoke an ingest token."""
     platform(ctx).state.revoke_ingest_token(tenant, name, actor="cli")
     console.print(f"[yellow]token {name} of {tenant} revoked")

@@ -46,7 +46,7 @@ class CorrelatorConfig:
     link_threshold: float = 1.0
     hub_peers: int = 10
     hub_memory: float = 24 * 3600.0
-    sweep_every: float = 300.0
+    sweep_every: float = 1800.0
 
     @property
     def horizon(self) -> float:
@@ -290,7 +290,9 @@ class Correlator:
                 best = max(near, key=lambda c: (scores[c], -st.clusters[c].seq))
                 reason += f"; {_phrase(matched[best])} with case {best} is too weak alone"
             if hubs:
-                reason += f"; common entities not used to link: {joined_words(hubs[:3])}"
+                limit = cfg.hub_peers
+                words = [f"{_label(h)} {h.display} (seen with {limit}+ others)" for h in hubs[:3]]
+                reason += f"; common entities not used to link: {joined_words(words)}"
             self._add(st, cid, alert, ents, t0, t1, fp)
             changes.append(CaseChange(alert.tenant, cid, "opened", [alert.alert_id], reason))
         else:
@@ -322,12 +324,12 @@ class Correlator:
                     ents.append(EntityKey("host", host, f"{host} ({e.value})"))
         return ents
 
-    def _weights(self, st: _TenantState, ents: list[EntityKey], now: float) -> tuple[list[float], list[str]]:
+    def _weights(self, st: _TenantState, ents: list[EntityKey], now: float) -> tuple[list[float], list[EntityKey]]:
         """Each entity's linking weight after specificity (hub and inventory) checks; updates peer sets."""
         limit = self.config.hub_peers
         anchors = [e for e in ents if e.kind in ("host", "user")]
         weights: list[float] = []
-        hubs: list[str] = []
+        hubs: list[EntityKey] = []
         for ent in ents:
             w = KIND_WEIGHTS.get(ent.kind, 0.0)
             key = ent.key
@@ -350,7 +352,7 @@ class Correlator:
                             seen.add(a.key)
                 if len(seen) > limit:
                     w = 0.0
-                    hubs.append(f"{ent.kind} {ent.display} (seen with {limit}+ others)")
+                    hubs.append(ent)
             weights.append(w)
         return weights, hubs
 

@@ -233,34 +233,48 @@ def _each(raw: Any) -> tuple[str, ...] | list[str]:
     return _values(raw)
 
 
+@lru_cache(maxsize=65536)
+def _src_ip_entity(raw: str) -> EntityKey | None:
+    return _ip_entity(raw, "src")
+
+
+@lru_cache(maxsize=65536)
+def _dst_ip_entity(raw: str) -> EntityKey | None:
+    return _ip_entity(raw, "dst")
+
+
+#: Entity key of the alert's ``entities`` -> maker of its correlation key.
+_MAKERS: dict[str, Any] = {
+    "host": _host_entity,
+    "user": _user_entity,
+    "src_ip": _src_ip_entity,
+    "dst_ip": _dst_ip_entity,
+    "domain": _domain_entity,
+    "hash": _hash_entity,
+}
+
+
 def alert_entities(alert: Alert) -> list[EntityKey]:
-    """The alert's correlation keys, de-duplicated, in a stable order."""
+    """The alert's correlation keys, de-duplicated, in the order of its ``entities``."""
     ents = alert.entities
     if not ents:
         return []
     out: list[EntityKey] = []
     seen: set[str] = set()
     first_host: str | None = None
-    for kind, make in _MAKERS:
-        raw = ents.get(kind)
-        if raw is None:
+    for kind, raw in ents.items():
+        make = _MAKERS.get(kind)
+        if make is None or raw is None:
             continue
-        for value in _each(raw):
+        for value in (raw,) if type(raw) is str else _values(raw):
+            if not value:
+                continue
             ent = make(value)
             if ent is not None and ent.key not in seen:
                 seen.add(ent.key)
                 out.append(ent)
-                if first_host is None and ent.kind == "host":
+                if first_host is None and kind == "host":
                     first_host = ent.value
-    for role in ("src_ip", "dst_ip"):
-        raw = ents.get(role)
-        if raw is None:
-            continue
-        for value in _each(raw):
-            ent = _ip_entity(value, role[:3])
-            if ent is not None and ent.key not in seen:
-                seen.add(ent.key)
-                out.append(ent)
     processes = ents.get("process")
     if first_host is not None and processes:
         parents = _each(ents.get("parent_process"))
@@ -271,9 +285,6 @@ def alert_entities(alert: Alert) -> list[EntityKey]:
                 seen.add(ent.key)
                 out.append(ent)
     return out
-
-
-_MAKERS = (("host", _host_entity), ("user", _user_entity), ("domain", _domain_entity), ("hash", _hash_entity))
 
 
 def dedup_fingerprint(alert: Alert) -> str:

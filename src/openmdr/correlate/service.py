@@ -38,6 +38,18 @@ MAX_REASONS = 200
 CONTEXT_TTL = timedelta(minutes=5)
 #: Weight factor of hosts (and their addresses) by asset class: everyone talks to these.
 SHARED_ASSET_SPECIFICITY: dict[str, float] = {"domain_controller": 0.25, "network": 0.25, "server": 0.5}
+#: Case columns that belong to the lifecycle (analysts, response), never overwritten by a summary refresh.
+_LIFECYCLE_COLUMNS = (
+    "status",
+    "resolution",
+    "assignee",
+    "merged_into",
+    "created_at",
+    "detected_at",
+    "acknowledged_at",
+    "contained_at",
+    "resolved_at",
+)
 _STATUS_RANK = {s: i for i, s in enumerate(CASE_STATUSES)}
 
 
@@ -169,60 +181,63 @@ class CaseService:
             self.alert_store.insert(conn, list(rows.values()))
             if hits:
                 self.alert_store.count_hits(conn, tenant, hits)
-            self._persist(conn, tenant, correlated, now)
-            suppressed = sum(hits.values())
-            self.state.append_audit(
-                conn,
-                self.actor,
-                "alerts.add",
-                tenant,
-                None,
-                {
-                    "received": len(batch),
-                    "stored": len(rows),
-                    "suppressed": suppressed,
-                    "deduplicated": sum(1 for c in correlated if c.kind == "deduplicated"),
-                    "redelivered": sum(1 for c in out if c.kind == "redelivered"),
-                },
-                time=now,
-            )
+            case_changes = self._persist(conn, tenant, correlated, now)
+            details = {
+                "received": len(batch),
+                "stored": len(rows),
+                "suppressed": sum(hits.values()),
+                "deduplicated": sum(1 for c in correlated if c.kind == "deduplicated"),
+                "redelivered": sum(1 for c in out if c.kind == "redelivered"),
+                **case_changes,
+            }
+            self.state.append_audit(conn, self.actor, "alerts.correlate", tenant, None, details, time=now)
             self._revisions[tenant] = self.case_store.bump_revision(conn, tenant)
         return out + correlated
 
-    def _persist(self, conn: Connection, tenant: str, changes: list[CaseChange], now: datetime) -> None:
-        """Write the correlator's decisions: new cases, memberships, merges, refreshed summaries."""
+    def _persist(self, conn: Connection, tenant: str, changes: list[CaseChange], now: datetime) -> dict[str, Any]:
+        """Write the correlator's decisions: new cases, memberships, merges, refreshed summaries.
+
+        Returns what changed (for the batch's audit record).
+        """
         touched: dict[str, list[str]] = {}
         opened: set[str] = set()
         merged_away: dict[str, str] = {}
+        joins: list[tuple[str, str, str]] = []
         for ch in changes:
             cid = ch.case_id
             assert cid is not None
-            if ch.kind == "opened":
-                opened.add(cid)
-                self.case_store.add_members(conn, tenant, cid, ch.alert_ids, ch.reason, now)
-            elif ch.kind == "joined":
-                self.case_store.add_members(conn, tenant, cid, ch.alert_ids, ch.reason, now)
+            if ch.kind in ("opened", "joined"):
+                if ch.kind == "opened":
+                    opened.add(cid)
+                joins.extend((cid, a, ch.reason) for a in ch.alert_ids)
+                touched.setdefault(cid, []).append(ch.reason)
             elif ch.kind == "merged":
+                self._flush_members(conn, tenant, joins, now)
                 self.case_store.move_members(conn, tenant, ch.alert_ids, cid)
                 self.alert_store.set_case(conn, tenant, ch.alert_ids, cid)
+                touched.setdefault(cid, []).append(ch.reason)
                 for other in ch.related:
                     merged_away[other] = cid
                     opened.discard(other)
                     touched.pop(other, None)
-            elif ch.kind != "deduplicated":
-                continue
-            if ch.kind in ("opened", "joined", "merged"):
-                touched.setdefault(cid, []).append(ch.reason)
-            else:
+            elif ch.kind == "deduplicated":
                 touched.setdefault(cid, [])
+        self._flush_members(conn, tenant, joins, now)
         for other, target in merged_away.items():
             self._absorb_lifecycle(conn, tenant, target, other, now)
-        for cid, reasons in touched.items():
-            if cid in merged_away:
-                continue
-            self._refresh(conn, tenant, cid, reasons, now, new=cid in opened)
-            action = "case.open" if cid in opened else "case.update"
-            self.state.append_audit(conn, self.actor, action, tenant, cid, {"reasons": reasons[:20]}, time=now)
+        live = {cid: reasons for cid, reasons in touched.items() if cid not in merged_away}
+        self._refresh_many(conn, tenant, live, now, opened)
+        return {
+            "opened": sorted(c for c in live if c in opened)[:500],
+            "updated": sorted(c for c in live if c not in opened)[:500],
+            "merged": dict(sorted(merged_away.items())[:500]),
+        }
+
+    def _flush_members(self, conn: Connection, tenant: str, joins: list[tuple[str, str, str]], now: datetime) -> None:
+        """Write pending memberships (in one statement) and empty the list."""
+        if joins:
+            self.case_store.add_memberships(conn, tenant, joins, now)
+            joins.clear()
 
     def _absorb_lifecycle(self, conn: Connection, tenant: str, target: str, other: str, now: datetime) -> None:
         """Mark ``other`` merged into ``target`` and carry its SLA milestones over."""
@@ -233,9 +248,6 @@ class CaseService:
         self.case_store.update(conn, tenant, other, {"merged_into": target, "updated_at": now, "alert_count": 0})
         if dst is not None:
             self.case_store.update(conn, tenant, target, _combined_lifecycle(dst, [src]))
-        self.state.append_audit(
-            conn, self.actor, "case.merge", tenant, target, {"merged": [other], "auto": True}, time=now
-        )
 
     def _refresh(
         self,
@@ -247,60 +259,67 @@ class CaseService:
         new: bool,
         detected_at: datetime | None = None,
     ) -> None:
-        """Recompute a case's summary from its alerts and write it (creating the row when new)."""
-        stored = self.alert_store.of_case(conn, tenant, case_id)
-        if not stored:
+        """Recompute one case's summary from its alerts and write it (creating the row when new)."""
+        self._refresh_many(conn, tenant, {case_id: reasons}, now, {case_id} if new else set(), detected_at)
+
+    def _refresh_many(
+        self,
+        conn: Connection,
+        tenant: str,
+        touched: dict[str, list[str]],
+        now: datetime,
+        new: set[str],
+        detected_at: datetime | None = None,
+    ) -> None:
+        """Recompute the summaries of several cases from their alerts; new rows are inserted in one statement."""
+        if not touched:
             return
+        members = self.alert_store.of_cases(conn, tenant, list(touched))
+        old = self.case_store.rows(conn, tenant, [c for c in touched if c not in new])
         crit, internal = self._inventory(conn, tenant, now)
-        risks = {s.alert.alert_id: s.risk_score for s in stored}
-        summary = summarize_case([s.alert for s in stored], risks, crit, internal)
-        row = None if new else self.case_store.row(conn, tenant, case_id)
-        data: dict[str, Any] = dict(row.data) if row is not None else {}
-        all_reasons = (list(data.get("reasons", [])) + reasons)[-MAX_REASONS:]
-        case = Case(
-            case_id=case_id,
-            tenant=tenant,
-            title=summary.title,
-            severity=summary.severity,
-            priority=summary.priority,
-            risk_score=summary.risk_score,
-            alert_ids=[s.alert.alert_id for s in stored],
-            observables=summary.observables,
-            entities=summary.entities,
-            tactics=summary.tactics,
-            techniques=summary.techniques,
-            sources=summary.sources,
-            reasons=all_reasons,
-            links=list(data.get("links", [])),
-            channels=summary.channels,
-        )
-        values = case_values(case, {"last_event_at": summary.last_event_at})
-        if row is None:
-            values.update(
-                status="new",
-                created_at=now,
-                updated_at=now,
-                first_event_at=summary.first_event_at,
-                detected_at=detected_at or min(s.received_at for s in stored),
+        inserts: list[dict[str, Any]] = []
+        for case_id, reasons in touched.items():
+            stored = members.get(case_id)
+            if not stored:
+                continue
+            risks = {s.alert.alert_id: s.risk_score for s in stored}
+            summary = summarize_case([s.alert for s in stored], risks, crit, internal)
+            row = old.get(case_id)
+            data: dict[str, Any] = dict(row.data) if row is not None else {}
+            case = Case(
+                case_id=case_id,
+                tenant=tenant,
+                title=summary.title,
+                severity=summary.severity,
+                priority=summary.priority,
+                risk_score=summary.risk_score,
+                alert_ids=[s.alert.alert_id for s in stored],
+                observables=summary.observables,
+                entities=summary.entities,
+                tactics=summary.tactics,
+                techniques=summary.techniques,
+                sources=summary.sources,
+                reasons=(list(data.get("reasons", [])) + reasons)[-MAX_REASONS:],
+                links=list(data.get("links", [])),
+                channels=summary.channels,
             )
-            self.case_store.insert(conn, values)
-            return
-        keep = (
-            "status",
-            "resolution",
-            "assignee",
-            "merged_into",
-            "created_at",
-            "detected_at",
-            "acknowledged_at",
-            "contained_at",
-            "resolved_at",
-        )
-        for name in keep:
-            values.pop(name, None)
-        values["updated_at"] = now
-        values["first_event_at"] = min(x for x in (row.first_event_at, summary.first_event_at) if x is not None)
-        self.case_store.update(conn, tenant, case_id, values)
+            values = case_values(case, {"last_event_at": summary.last_event_at})
+            if row is None:
+                values.update(
+                    status="new",
+                    created_at=now,
+                    updated_at=now,
+                    first_event_at=summary.first_event_at,
+                    detected_at=detected_at or min(s.received_at for s in stored),
+                )
+                inserts.append(values)
+                continue
+            for name in _LIFECYCLE_COLUMNS:
+                values.pop(name, None)
+            values["updated_at"] = now
+            values["first_event_at"] = min(x for x in (row.first_event_at, summary.first_event_at) if x is not None)
+            self.case_store.update(conn, tenant, case_id, values)
+        self.case_store.insert_many(conn, inserts)
 
     # ================================================================ memory <-> store
     def _sync(self, conn: Connection, tenant: str) -> None:

@@ -105,9 +105,7 @@ def detection_alert(
     details["matched"] = list(matched)
     if variant:
         details["variant"] = variant
-    explanation = (
-        f"Sigma rule matched: {', '.join(matched)}" if matched else "Sigma rule condition matched"
-    )
+    explanation = f"Sigma rule matched: {', '.join(matched)}" if matched else "Sigma rule condition matched"
     return Alert(
         tenant=event.tenant,
         rule_id=meta.id,

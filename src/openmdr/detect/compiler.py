@@ -275,9 +275,7 @@ class Lowerer:
             elif isinstance(p, Placeholder):
                 values = self.placeholders.get(p.name)
                 if not values:
-                    raise Unsupported(
-                        f"placeholder %{p.name}% has no values (|expand needs a configured value list)"
-                    )
+                    raise Unsupported(f"placeholder %{p.name}% has no values (|expand needs a configured value list)")
                 chunks.append(_ph(values))
             else:  # pragma: no cover - pySigma has no other part types
                 raise Unsupported(f"string part {p!r} is not supported")
@@ -531,9 +529,7 @@ def lower_library(
     for v in variants:
         if v.meta in referenced_silently:
             v.generate = False
-    return LoweredLibrary(
-        metas, variants, lowerer.tests, specs, problems, len(library.sources), documents
-    )
+    return LoweredLibrary(metas, variants, lowerer.tests, specs, problems, len(library.sources), documents)
 
 
 def _audit_variant(rule: SigmaRule, idx: int, lowerer: Lowerer, audit: Any) -> RuleVariant | str:

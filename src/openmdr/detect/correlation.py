@@ -251,9 +251,7 @@ class _Rule:
         metric, evidence = self.metric(window)
         if not self.holds(window, metric):
             return []
-        firing = CorrelationFiring(
-            self.index, key[0], group, evidence, metric or 0.0, (match.time - span, match.time)
-        )
+        firing = CorrelationFiring(self.index, key[0], group, evidence, metric or 0.0, (match.time - span, match.time))
         state.matches.clear()
         state.keys.clear()
         return [firing]
@@ -278,14 +276,14 @@ class _Rule:
             metric, evidence = self.metric(window)
             if self.holds(window, metric):
                 group = dict(zip(self.spec.group_by, key[1:], strict=True))
-                out.append(CorrelationFiring(self.index, key[0], group, evidence or window, metric or 0.0, (start, end)))
+                out.append(
+                    CorrelationFiring(self.index, key[0], group, evidence or window, metric or 0.0, (start, end))
+                )
             del state.matches[:hi]
             del state.keys[:hi]
             if state.matches:
                 state.version += 1
-                heapq.heappush(
-                    self.deadlines, (state.matches[0].time + span, next(self._tick), key, state.version)
-                )
+                heapq.heappush(self.deadlines, (state.matches[0].time + span, next(self._tick), key, state.version))
             else:
                 del self.groups[key]
         return out
@@ -380,9 +378,7 @@ class CorrelationEngine:
             if not complete:
                 continue
             vf = rule.value_field(meta_index)
-            match = CorrelationMatch(
-                t, next(self._seq), slot, events, {"__value__": values.get(vf) if vf else None}
-            )
+            match = CorrelationMatch(t, next(self._seq), slot, events, {"__value__": values.get(vf) if vf else None})
             key = (tenant, *group_values)
             group = dict(zip(rule.spec.group_by, group_values, strict=True))
             fired = rule.add(key, match, group)

@@ -149,7 +149,7 @@ class CompiledRuleset:
     @classmethod
     def loads(cls, data: bytes) -> CompiledRuleset:
         """Inverse of :meth:`dumps`; raises ``ValueError`` for a stale or foreign cache entry."""
-        payload = pickle.loads(data)  # noqa: S301 - our own cache file, written by dumps()
+        payload = pickle.loads(data)
         if not isinstance(payload, dict) or payload.get("format") != COMPILED_FORMAT:
             raise ValueError("compiled ruleset has another format version")
         if payload.get("python") != sys.version:
@@ -164,7 +164,7 @@ class CompiledRuleset:
             payload["groups"],
             payload["hash"],
             stats,
-            [marshal.loads(c) for c in payload["codes"]],  # noqa: S302 - our own cache file
+            [marshal.loads(c) for c in payload["codes"]],
         )
 
 
@@ -440,9 +440,7 @@ class Engine:
         }
         condition = " and ".join(f"{op} {value:g}" for op, value in spec.conditions) or "condition"
         group_text = ", ".join(f"{k}={v}" for k, v in firing.group.items()) or "all events"
-        explanation = (
-            f"{spec.type} = {firing.metric:g} ({condition}) within {spec.timespan:g}s for {group_text}"
-        )
+        explanation = f"{spec.type} = {firing.metric:g} ({condition}) within {spec.timespan:g}s for {group_text}"
         return correlation_alert(meta, firing.tenant, events, severity, details, explanation)
 
     @property

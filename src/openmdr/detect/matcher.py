@@ -29,7 +29,7 @@ import numpy as np
 
 from openmdr.detect import ir
 from openmdr.detect.compiler import RuleVariant
-from openmdr.detect.ir import Expr, Test
+from openmdr.detect.ir import Test
 from openmdr.detect.logsource import Logsource
 from openmdr.detect.text import (
     _escape_bytes,
@@ -360,14 +360,10 @@ def build_group(
         for pattern, flags, li in entries:
             patterns.setdefault((pattern, flags), []).append(li)
         keys = list(patterns)
-        spec = ScannerSpec(
-            name, [k[0] for k in keys], [k[1] for k in keys], [tuple(patterns[k]) for k in keys]
-        )
+        spec = ScannerSpec(name, [k[0] for k in keys], [k[1] for k in keys], [tuple(patterns[k]) for k in keys])
         db = hyperscan.Database()
         try:
-            db.compile(
-                expressions=spec.patterns, ids=list(range(len(keys))), elements=len(keys), flags=spec.flags
-            )
+            db.compile(expressions=spec.patterns, ids=list(range(len(keys))), elements=len(keys), flags=spec.flags)
         except hyperscan.error as exc:  # pragma: no cover - patterns are validated above
             fallbacks.append(f"field {name!r} evaluated per row: {exc}")
             for li_list in spec.pattern_tests:
@@ -434,12 +430,10 @@ class Group:
         self._tests = [tests[g] for g in spec.tests]
         self._scanners = [_Scanner(s) for s in spec.scanners]
         namespace: dict[str, Any] = {}
-        exec(code if code is not None else compile_group_source(spec), namespace)  # noqa: S102
+        exec(code if code is not None else compile_group_source(spec), namespace)
         self._fns: tuple[Callable[[list[int], int], int], ...] = namespace["_make"](_all, _any)
         self._confirm = set(spec.confirm)
-        self._regex: dict[int, re.Pattern[str]] = {
-            li: compile_regex(*self._tests[li].arg) for li in spec.confirm
-        }
+        self._regex: dict[int, re.Pattern[str]] = {li: compile_regex(*self._tests[li].arg) for li in spec.confirm}
         self._lazy_eval: dict[int, Callable[[Batch], int]] = {
             li: self._lazy_evaluator(self._tests[li]) for li in spec.lazy
         }
@@ -494,7 +488,9 @@ class Group:
             found: list[int] = []
             add = found.append
 
-            def on_match(pid: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
+            def on_match(
+                pid: int, _from: int, to: int, _flags: int, _ctx: object, add: Callable[[int], None] = add
+            ) -> None:
                 add(pid)
                 add(to)
 

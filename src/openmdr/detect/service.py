@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -12,6 +13,9 @@ from openmdr.detect.overrides import TenantOverrides
 from openmdr.detect.rules import RuleLibrary, load_rules
 from openmdr.models.alert import Alert
 from openmdr.models.event import Event, table_to_events
+
+if TYPE_CHECKING:
+    from openmdr.store.rules import RuleStore
 
 #: The project's own rule pack (attack chains of the generator), shipped in the package.
 RULEPACK_DIR = Path(__file__).with_name("rulepack")
@@ -55,6 +59,20 @@ class DetectionService:
         engine = Engine(cache_dir=cache_dir if cache_dir is not None else default_cache_dir())
         engine.compile(library if library is not None else default_library())
         return cls(engine, overrides_by_tenant)
+
+    @classmethod
+    def from_rule_store(cls, rules: RuleStore, cache_dir: Path | None = None) -> DetectionService:
+        """A service over the store's active library (else the rule pack) and every tenant's overrides."""
+        library = rules.library()
+        return cls.from_library(library, rules.all_overrides(), cache_dir)
+
+    def reload_overrides(self, rules: RuleStore) -> None:
+        """Re-read every tenant's overrides from the store (after an override changed)."""
+        current = rules.all_overrides()
+        for tenant in set(self.engine.overrides) - set(current):
+            self.engine.set_overrides(tenant, None)
+        for tenant, overrides in current.items():
+            self.engine.set_overrides(tenant, overrides)
 
     def set_overrides(self, tenant: str, overrides: TenantOverrides | None) -> None:
         """Replace (``None``: remove) one tenant's overrides, effective from the next batch."""

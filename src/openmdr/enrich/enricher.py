@@ -8,6 +8,7 @@ address or host name, so the per-event cost is a few dictionary look-ups.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -32,12 +33,18 @@ class NetworkClassifier:
 
     Internal means inside one of the tenant's declared networks, or not globally
     routable at all (private, loopback, link-local): such traffic never left a network
-    the tenant controls, even when the range was not declared.
+    the tenant controls, even when the range was not declared.  IPv4 is decided on
+    integers (declared ranges compared directly, global-or-not cached per /24, which is
+    exact because every special-purpose IPv4 range is a whole number of /24s except two,
+    decided per address), so a new address costs about a microsecond.
     """
 
     def __init__(self, networks: Iterable[str]) -> None:
         self.networks: list[IPNetwork] = [ipaddress.ip_network(n, strict=False) for n in networks]
+        self._v4_ranges = [(int(n.network_address), int(n.broadcast_address)) for n in self.networks
+                           if n.version == 4]  # fmt: skip
         self._cache: dict[str, bool | None] = {}
+        self._global_24: dict[int, bool] = {}
 
     def is_internal(self, ip: str | None) -> bool | None:
         """True/False for an address, None when ``ip`` is empty or not an address."""
@@ -46,16 +53,42 @@ class NetworkClassifier:
         cached = self._cache.get(ip, ...)
         if cached is not ...:
             return cached  # type: ignore[return-value]
-        try:
-            addr = ipaddress.ip_address(ip)
-        except ValueError:
-            result: bool | None = None
+        number = ipv4_number(ip)
+        result: bool | None
+        if number is not None:
+            result = any(a <= number <= b for a, b in self._v4_ranges) or not self._v4_global(number)
         else:
-            result = any(addr in net for net in self.networks) or not addr.is_global
+            try:
+                addr = ipaddress.ip_address(ip)
+            except ValueError:
+                result = None
+            else:
+                result = any(addr in net for net in self.networks) or not addr.is_global
         if len(self._cache) > 200_000:
             self._cache.clear()
         self._cache[ip] = result
         return result
+
+    def _v4_global(self, number: int) -> bool:
+        block = number >> 8
+        if block in _MIXED_V4_BLOCKS:
+            return ipaddress.IPv4Address(number).is_global
+        known = self._global_24.get(block)
+        if known is None:
+            known = self._global_24[block] = ipaddress.IPv4Address(block << 8).is_global
+        return known
+
+
+#: The only /24s holding both global and non-global IPv4 addresses (192.0.0.0/24, 255.255.255.0/24).
+_MIXED_V4_BLOCKS = frozenset({0xC00000, 0xFFFFFF})
+
+
+def ipv4_number(ip: str) -> int | None:
+    """The integer of a dotted-quad IPv4 address, or None for anything else (IPv6, names, junk)."""
+    try:
+        return int.from_bytes(socket.inet_pton(socket.AF_INET, ip), "big")
+    except (OSError, ValueError, TypeError):
+        return None
 
 
 def _short_name(hostname: str) -> str:

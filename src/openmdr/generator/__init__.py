@@ -294,6 +294,12 @@ def orjson_time(text: str) -> int:
     return int(dt.timestamp()) * 1_000_000 + dt.microsecond
 
 
+def telemetry_paths(out: Path, tenant: str) -> list[Path]:
+    """A generated tenant's telemetry folders, to ingest (everything under ``out/<tenant>`` but ``assets.csv``)."""
+    base = Path(out) / tenant
+    return sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+
+
 def assets_csv(world: TenantWorld) -> str:
     """The tenant's asset inventory as CSV (hostname, ip, owner, criticality, asset_class, has_edr, tags)."""
     buf = io.StringIO()
@@ -308,4 +314,4 @@ def assets_csv(world: TenantWorld) -> str:
     return buf.getvalue()
 
 
-__all__ = ["DEFAULT_START", "GeneratorConfig", "Manifest", "assets_csv", "generate"]
+__all__ = ["DEFAULT_START", "GeneratorConfig", "Manifest", "assets_csv", "generate", "telemetry_paths"]

@@ -399,7 +399,6 @@ def acme_chain(tel: Telemetry, world: TenantWorld, start: date, ind: Indicators,
                 text("zeek/conn.log", f"\t{tunnel}\t", f"\t{ws.ip}\t3389\t"),
             ],
             rules=[RULES["rdp_external_account"]],
-            analytics=["analytics.first_seen_host"],
         ),
         Step(
             m3,
@@ -587,7 +586,7 @@ def globex_chain(tel: Telemetry, world: TenantWorld, start: date, ind: Indicator
             world.profile.firewall,
             sorted({u.sam for u in names}),
             [text("firewall/fortigate.cef", f"src={attacker} ", "outcome=failure")],
-            analytics=["analytics.password_spray", "analytics.brute_force_source"],
+            analytics=["analytics.password_spray"],
             description=f"two passwords tried against {len(names)} account names from {attacker}",
         ),
         Step(

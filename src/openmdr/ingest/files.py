@@ -69,9 +69,7 @@ _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 _UTF8_BOM = b"\xef\xbb\xbf"
 _EVTX_HEADER = 4096
 _EVTX_CHUNK = 65536
-_ZEEK_HEADER_KEYS = frozenset(
-    {"separator", "set_separator", "empty_field", "unset_field", "path", "fields", "types"}
-)
+_ZEEK_HEADER_KEYS = frozenset({"separator", "set_separator", "empty_field", "unset_field", "path", "fields", "types"})
 
 Item = RawRecord | Rejection
 
@@ -350,9 +348,7 @@ def _frame_lines(stream: _Stream, fmt: str, prefix: str, base: int, per_line: bo
         yield _stream_error(stream, pending, offset, prefix, fmt)
         return
     if big_start >= 0:
-        yield _rejection(
-            big_head, f"oversized record: {big_size} bytes > limit {limit}", f"{prefix}:{big_start}", fmt
-        )
+        yield _rejection(big_head, f"oversized record: {big_size} bytes > limit {limit}", f"{prefix}:{big_start}", fmt)
     line = pending.rstrip(b"\r")
     if line.strip():
         if len(line) > limit:
@@ -584,9 +580,7 @@ def _evtx_header(header: bytes) -> tuple[int, int]:
     return chunks, next_record
 
 
-def _frame_evtx(
-    target: str | IO[bytes], size: int, header: bytes, prefix: str, progress: _Progress
-) -> Iterator[Item]:
+def _frame_evtx(target: str | IO[bytes], size: int, header: bytes, prefix: str, progress: _Progress) -> Iterator[Item]:
     """EVTX records as their JSON rendering; unreadable and truncated parts become rejections."""
     import evtx  # the Rust parser; imported here so text-only imports do not load it
 
@@ -654,9 +648,7 @@ def _frame_text(stream: _Stream, fmt: str | None, display: str, base: int, head:
     if detected is None:
         binary = looks_binary(head)
         reason = (
-            "binary content: not a known log format"
-            if binary
-            else "unknown format: no parser recognises this content"
+            "binary content: not a known log format" if binary else "unknown format: no parser recognises this content"
         )
         yield _rejection(head[:KEEP_BYTES], reason, f"{display}:{base}", None)
         return  # refused as a whole: the rest is not read (progress is completed per source)
@@ -667,17 +659,13 @@ def _frame_text(stream: _Stream, fmt: str | None, display: str, base: int, head:
     elif detected in JSON_FORMATS:
         yield from _frame_json(stream, detected, display, base, head)
     elif detected == "evtx":
-        yield _rejection(
-            head[:KEEP_BYTES], "not an EVTX file (no ElfFile signature)", f"{display}:{base}", "evtx"
-        )
+        yield _rejection(head[:KEEP_BYTES], "not an EVTX file (no ElfFile signature)", f"{display}:{base}", "evtx")
     else:
         per_line = fmt is None and detected in LINE_DETECTED_FORMATS
         yield from _frame_lines(stream, detected, display, base, per_line)
 
 
-def _read_stream(
-    stream: _Stream, display: str, fmt: str | None, depth: int, progress: _Progress
-) -> Iterator[Item]:
+def _read_stream(stream: _Stream, display: str, fmt: str | None, depth: int, progress: _Progress) -> Iterator[Item]:
     """Frame one (possibly compressed or archived) byte stream named ``display``."""
     head = stream.head(HEAD_BYTES)
     if not head:
@@ -686,17 +674,13 @@ def _read_stream(
         return  # an empty file holds no records
     if head.startswith(_GZIP_MAGIC):
         if depth >= MAX_ARCHIVE_DEPTH:
-            yield _rejection(
-                head[:KEEP_BYTES], f"archive nested deeper than {MAX_ARCHIVE_DEPTH} levels", display, fmt
-            )
+            yield _rejection(head[:KEEP_BYTES], f"archive nested deeper than {MAX_ARCHIVE_DEPTH} levels", display, fmt)
             return
         yield from _read_stream(_Stream(_gunzip(stream.raw())), display, fmt, depth + 1, progress)
         return
     if head.startswith(_ZIP_MAGICS):
         if depth >= MAX_ARCHIVE_DEPTH:
-            yield _rejection(
-                head[:KEEP_BYTES], f"archive nested deeper than {MAX_ARCHIVE_DEPTH} levels", display, fmt
-            )
+            yield _rejection(head[:KEEP_BYTES], f"archive nested deeper than {MAX_ARCHIVE_DEPTH} levels", display, fmt)
             return
         spool, _size = _spool(stream)
         with spool:
@@ -735,9 +719,7 @@ def _read_stream(
     yield from _frame_text(stream, fmt, display, base, head)
 
 
-def _read_zip(
-    fileobj: IO[bytes], display: str, fmt: str | None, depth: int, progress: _Progress
-) -> Iterator[Item]:
+def _read_zip(fileobj: IO[bytes], display: str, fmt: str | None, depth: int, progress: _Progress) -> Iterator[Item]:
     """Every member of a zip archive, detected on its own (origin ``archive!member``)."""
     try:
         archive = zipfile.ZipFile(fileobj)
@@ -759,9 +741,7 @@ def _read_zip(
                 yield from _read_stream(_Stream(_read_blocks(handle.read)), member, fmt, depth, progress)
 
 
-def _read_source(
-    source: SourceFile, fmt: str | None, on_progress: Callable[[int], None] | None
-) -> Iterator[Item]:
+def _read_source(source: SourceFile, fmt: str | None, on_progress: Callable[[int], None] | None) -> Iterator[Item]:
     progress = _Progress(on_progress, source.size)
     display = str(source.path)
     try:

@@ -363,9 +363,7 @@ class SyslogFrameDecoder:
             if message.endswith(b"\r"):
                 message = message[:-1]
             if len(message) > limit:
-                errors.append(
-                    (message[:limit], f"oversized syslog message: {len(message)} bytes > limit {limit}")
-                )
+                errors.append((message[:limit], f"oversized syslog message: {len(message)} bytes > limit {limit}"))
             elif message:
                 messages.append(message)
             pos = end + 1
@@ -387,15 +385,11 @@ class SyslogFrameDecoder:
         if sp > 0 and buf[:sp].isdigit():
             declared = int(buf[:sp])
             got = len(buf) - sp - 1
-            errors.append(
-                (buf[: self._max], f"truncated octet-counted frame: {got} of {declared} bytes received")
-            )
+            errors.append((buf[: self._max], f"truncated octet-counted frame: {got} of {declared} bytes received"))
             return messages, errors
         message = buf.rstrip(b"\r\n\x00")
         if len(message) > self._max:
-            errors.append(
-                (message[: self._max], f"oversized syslog message: {len(message)} bytes > limit {self._max}")
-            )
+            errors.append((message[: self._max], f"oversized syslog message: {len(message)} bytes > limit {self._max}"))
         elif message:
             messages.append(message)
         return messages, errors

@@ -423,20 +423,15 @@ class SyslogListener:
         if tenant is None:
             reason = f"no tenant route for peer {ip}"
             items = [
-                Rejection(m, reason, origin, detect_message_format(m), "", "route", now, context)
-                for m in messages
+                Rejection(m, reason, origin, detect_message_format(m), "", "route", now, context) for m in messages
             ]
-            items.extend(
-                Rejection(p, f"{reason}; {r}", origin, None, "", "route", now, context) for p, r in errors
-            )
+            items.extend(Rejection(p, f"{reason}; {r}", origin, None, "", "route", now, context) for p, r in errors)
             counts["rejected"] += total
             tenant = ""
         else:
             items = [RawRecord(m, detect_message_format(m), origin, context) for m in messages]
             if errors:
-                items.extend(
-                    Rejection(p, r, origin, None, tenant, "collect", now, context) for p, r in errors
-                )
+                items.extend(Rejection(p, r, origin, None, tenant, "collect", now, context) for p, r in errors)
                 counts["rejected"] += len(errors)
         bucket = self._pending.get(tenant)
         if bucket is None:

@@ -7,8 +7,8 @@
 * :class:`LeakMonitor`: leaked-credential feeds matched against every tenant.
 """
 
-from openmdr.intel.learning import LearningLoop, SharingPolicy, SharingResult, Withheld, sanitize_observable
 from openmdr.intel.leaks import LeakMonitor, LeakReport, parse_leak_feed
+from openmdr.intel.learning import LearningLoop, SharingPolicy, SharingResult, Withheld, sanitize_observable
 from openmdr.intel.matcher import ALERT_SOURCE, IndicatorMatcher, MatchSet
 from openmdr.intel.retrohunt import hunt_lake
 

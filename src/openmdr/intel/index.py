@@ -161,12 +161,12 @@ class StringIndex:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         h, valid = hash_strings(values)
         left = np.searchsorted(self.hashes, h, side="left")
-        right = np.searchsorted(self.hashes, h, side="right")
-        counts = np.where(valid, right - left, 0)
-        hit = np.nonzero(counts)[0]
+        found = self.hashes[np.minimum(left, len(self.hashes) - 1)] == h
+        hit = np.nonzero(found & valid)[0]
         if len(hit) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        counts = counts[hit]
+        # Equal hashes sit side by side: the run length is one except for collisions.
+        counts = np.searchsorted(self.hashes, h[hit], side="right") - left[hit]
         rows = np.repeat(hit, counts)
         within = np.arange(len(rows), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
         slots = np.repeat(left[hit], counts) + within

@@ -420,31 +420,35 @@ class IndicatorMatcher:
         hits = self.match_set(table, now)
         if len(hits) == 0:
             return []
-        row_tenant_names = as_string_array(table.column("tenant"))
-        tenant_rows = pc.dictionary_encode(row_tenant_names)
+        tenant_rows = pc.dictionary_encode(as_string_array(table.column("tenant")))
         tenant_code = np.asarray(tenant_rows.indices.fill_null(0), dtype=np.int64)[hits.rows]
         order = np.lexsort((hits.rows, hits.members, tenant_code))
         rows, members, fields, tcode = hits.rows[order], hits.members[order], hits.fields[order], tenant_code[order]
-        boundary = np.nonzero((np.diff(members) != 0) | (np.diff(tcode) != 0))[0] + 1
-        starts = np.concatenate([[0], boundary])
-        ends = np.concatenate([boundary, [len(rows)]])
+        new_group = np.concatenate([[True], (np.diff(members) != 0) | (np.diff(tcode) != 0)])
+        group = np.cumsum(new_group) - 1
+        starts = np.nonzero(new_group)[0]
+        # One Arrow group-by gathers every alert's times, event ids and entities at once.
+        width = table.num_rows
+        pair = np.unique(group * width + rows)
+        pair_group, pair_row = pair // width, pair % width
+        columns = ["event_id", "time", *(c for c in _CONTEXT_COLUMNS if c in table.column_names)]
+        picked = table.select(columns).take(pa.array(pair_row)).append_column("_g", pa.array(pair_group))
+        distinct = pc.CountOptions(mode="only_valid")
+        aggregates: list[tuple[Any, ...]] = [("time", "min"), ("time", "max"), ("event_id", "count")]
+        aggregates += [(c, "distinct", distinct) for c in columns if c != "time"]
+        grouped = picked.group_by("_g", use_threads=False).aggregate(aggregates).sort_by("_g").to_pylist()
+        field_pairs = np.unique(group * len(MATCH_FIELDS) + fields)
+        matched: list[list[str]] = [[] for _ in starts]
+        for code in field_pairs.tolist():
+            matched[code // len(MATCH_FIELDS)].append(MATCH_FIELDS[code % len(MATCH_FIELDS)].name)
         details = self._indicator_details([state.ids[int(members[s])] for s in starts])
         aged = self._aged(state, members[starts], _micros(now, 0))
-        times = table.column("time")
-        event_ids = table.column("event_id")
-        context = {c: table.column(c) for c in _CONTEXT_COLUMNS if c in table.column_names}
         alerts: list[Alert] = []
-        for k, (s, e) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        for k, s in enumerate(starts.tolist()):
             member = int(members[s])
-            group_rows = pa.array(np.unique(rows[s:e]))
-            group_fields = sorted({MATCH_FIELDS[int(f)].name for f in np.unique(fields[s:e])})
             tenant = tenant_rows.dictionary[int(tcode[s])].as_py()
             ind = details.get(state.ids[member])
-            alerts.append(
-                self._alert(
-                    state, member, ind, int(aged[k]), tenant, group_rows, group_fields, times, event_ids, context
-                )
-            )
+            alerts.append(self._alert(state, member, ind, int(aged[k]), tenant, grouped[k], sorted(matched[k])))
         return alerts
 
     def _indicator_details(self, ids: list[str]) -> dict[str, Indicator]:
@@ -464,23 +468,19 @@ class IndicatorMatcher:
         ind: Indicator | None,
         aged: int,
         tenant: str,
-        rows: pa.Array,
+        group: dict[str, Any],
         matched_fields: list[str],
-        times: pa.ChunkedArray,
-        event_ids: pa.ChunkedArray,
-        context: dict[str, pa.ChunkedArray],
     ) -> Alert:
         kind = INDICATOR_TYPES[int(state.types[member])]
         value = state.values[member]
         tlp = TLP_LEVELS[int(state.tlp[member])]
-        picked = times.take(rows)
-        first, last = pc.min(picked).as_py(), pc.max(picked).as_py()
-        evidence = sorted(event_ids.take(rows).to_pylist())
+        first, last = group["time_min"], group["time_max"]
+        evidence = sorted(group["event_id_distinct"])
         entities: dict[str, Any] = {}
-        for column, values in context.items():
-            distinct = [v for v in pc.unique(values.take(rows)).to_pylist() if v]
-            if distinct:
-                entities[column] = sorted(distinct)[:_MAX_ENTITY_VALUES]
+        for column in _CONTEXT_COLUMNS:
+            found = group.get(f"{column}_distinct")
+            if found:
+                entities[column] = sorted(v for v in found if v)[:_MAX_ENTITY_VALUES]
         for name in matched_fields:
             key = _ENTITY_OF_FIELD.get(name)
             if key == "hash":

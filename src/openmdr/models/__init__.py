@@ -25,3 +25,7 @@ __all__ += ["ENTITY_KEYS", "SEVERITIES", "Alert", "severity_rank"]
 from openmdr.models.case import CASE_STATUSES, RESOLUTIONS, Case, CaseNote, Observable, SlaClock  # noqa: E402
 
 __all__ += ["CASE_STATUSES", "RESOLUTIONS", "Case", "CaseNote", "Observable", "SlaClock"]
+
+from openmdr.models.action import ACTION_CATALOGUE, ACTION_STATUSES, ActionRecord, ActionSpec  # noqa: E402
+
+__all__ += ["ACTION_CATALOGUE", "ACTION_STATUSES", "ActionRecord", "ActionSpec"]

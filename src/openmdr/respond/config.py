@@ -141,7 +141,9 @@ def _sender(
     return WebhookSender(url, secret, timeout=float(raw.get("timeout", 10.0)))
 
 
-def _ldap(raw: Mapping[str, Any], env: Mapping[str, str], where: str, problems: list[str]) -> LdapAccountConnector | None:
+def _ldap(
+    raw: Mapping[str, Any], env: Mapping[str, str], where: str, problems: list[str]
+) -> LdapAccountConnector | None:
     known = {"url", "bind_dn", "password_env", "base_dn", "user_attribute", "mode", "timeout"}
     problems.extend(f"{where}: unknown key {k!r}" for k in raw if k not in known)
     missing = [k for k in ("url", "bind_dn", "base_dn") if not raw.get(k)]

@@ -18,6 +18,7 @@ the checks is fixed and documented in ``docs/response.md``:
 from __future__ import annotations
 
 import fnmatch
+import functools
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -389,12 +390,19 @@ def _positive_int(value: Any, where: str, problems: list[str]) -> int:
     return value
 
 
-def _ip_in(value: str, networks: Sequence[str]) -> bool:
+@functools.lru_cache(maxsize=1024)
+def _parsed_networks(networks: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(n, strict=False) for n in networks)
+
+
+def _ip_in(value: str, networks: tuple[str, ...]) -> bool:
+    if not networks:
+        return False
     try:
         addr = ipaddress.ip_address(value.strip("[]"))
     except ValueError:
         return False
-    return any(addr in ipaddress.ip_network(n, strict=False) for n in networks)
+    return any(addr in n for n in _parsed_networks(networks))
 
 
 def _host_in(host: str, hosts: Sequence[str]) -> bool:

@@ -147,7 +147,7 @@ class ResponseService:
     def _request(self, case: Case, plan: ResponsePlan, item: PlanItem) -> ActionRecord:
         assert item.kind is not None and item.target is not None and item.decision is not None
         if not item.dry_run:
-            existing = self.store.find_live_action(case.tenant, item.dedupe_key)
+            existing = self.store.find_existing_action(case.tenant, item.dedupe_key, case.case_id)
             if existing is not None:
                 return existing
         now = self.clock()
@@ -228,21 +228,9 @@ class ResponseService:
         when the action no longer waits or this person already decided on it.
         """
         approver = _check_person(approver, self.actor)
-        record = self.store.get_action(tenant, action_id)
-        if not record.pending:
-            raise ConflictError(f"action {action_id} is {record.status}, not waiting for approval")
-        if approver in record.approvals:
-            raise ConflictError(f"{approver} already approved action {action_id}; a second, different person must")
-        record.approvals = [*record.approvals, approver]
-        record.updated_at = self.clock()
-        needed = max(1, record.approvals_required)
-        if len(record.approvals) < needed:
-            self.store.record_approval(record, approver, "approve", comment, "response.action.approval_recorded",
-                                       expect_status=list(PENDING_STATUSES))  # fmt: skip
+        record, ready = self.store.record_approval(tenant, action_id, approver, "approve", self.clock(), comment)
+        if not ready:
             return self._emit(record)
-        record.status = "executing"
-        self.store.record_approval(record, approver, "approve", comment, "response.action.approved",
-                                   expect_status=list(PENDING_STATUSES))  # fmt: skip
         record = self._execute(record, approver)
         self._after_change(record)
         return record
@@ -250,13 +238,7 @@ class ResponseService:
     def deny(self, tenant: str, action_id: str, approver: str, reason: str | None = None) -> ActionRecord:
         """Record that ``approver`` refused the action: it will not run."""
         approver = _check_person(approver, self.actor)
-        record = self.store.get_action(tenant, action_id)
-        if not record.pending:
-            raise ConflictError(f"action {action_id} is {record.status}, not waiting for approval")
-        record.status, record.updated_at = "rejected", self.clock()
-        record.error = f"rejected by {approver}" + (f": {reason}" if reason else "")
-        self.store.record_approval(record, approver, "deny", reason, "response.action.rejected",
-                                   expect_status=list(PENDING_STATUSES))  # fmt: skip
+        record, _ = self.store.record_approval(tenant, action_id, approver, "deny", self.clock(), reason)
         self._after_change(record)
         return self._emit(record)
 

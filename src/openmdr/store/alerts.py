@@ -229,6 +229,18 @@ class AlertStore:
         rows = conn.execute(sa.select(alerts).where(alerts.c.tenant == tenant, alerts.c.case_id == case_id))
         return sorted((_row_alert(r) for r in rows), key=lambda s: (s.alert.first_seen, s.alert.alert_id))
 
+    def of_cases(self, conn: Connection, tenant: str, case_ids: Sequence[str]) -> dict[str, list[StoredAlert]]:
+        """The alerts of several of the tenant's cases, per case, in time order."""
+        out: dict[str, list[StoredAlert]] = {}
+        ids = list(dict.fromkeys(case_ids))
+        for i in range(0, len(ids), 500):
+            q = sa.select(alerts).where(alerts.c.tenant == tenant, alerts.c.case_id.in_(ids[i : i + 500]))
+            for r in conn.execute(q):
+                out.setdefault(r.case_id, []).append(_row_alert(r))
+        for stored in out.values():
+            stored.sort(key=lambda s: (s.alert.first_seen, s.alert.alert_id))
+        return out
+
     def get(self, conn: Connection, tenant: str, alert_id: str) -> StoredAlert | None:
         """One alert of the tenant by id (None for unknown ids and other tenants' alerts)."""
         row = conn.execute(sa.select(alerts).where(alerts.c.tenant == tenant, alerts.c.alert_id == alert_id)).first()

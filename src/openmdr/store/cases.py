@@ -187,6 +187,20 @@ class CaseStore:
         """Insert a new case row."""
         conn.execute(cases.insert().values(**values))
 
+    def insert_many(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert new case rows in one statement."""
+        if rows:
+            conn.execute(cases.insert(), list(rows))
+
+    def rows(self, conn: Connection, tenant: str, case_ids: Sequence[str]) -> dict[str, Any]:
+        """Case rows of the tenant by id (unknown ids are absent)."""
+        out: dict[str, Any] = {}
+        ids = list(dict.fromkeys(case_ids))
+        for i in range(0, len(ids), 500):
+            q = sa.select(cases).where(cases.c.tenant == tenant, cases.c.case_id.in_(ids[i : i + 500]))
+            out.update({r.case_id: r for r in conn.execute(q)})
+        return out
+
     def update(self, conn: Connection, tenant: str, case_id: str, values: dict[str, Any]) -> None:
         """Update one of the tenant's case rows."""
         conn.execute(cases.update().where(cases.c.tenant == tenant, cases.c.case_id == case_id).values(**values))
@@ -201,6 +215,19 @@ class CaseStore:
                 [
                     {"tenant": tenant, "alert_id": a, "case_id": case_id, "added_at": at, "reason": reason[:2000]}
                     for a in alert_ids
+                ],
+            )
+
+    def add_memberships(
+        self, conn: Connection, tenant: str, joins: Sequence[tuple[str, str, str]], at: datetime
+    ) -> None:
+        """Add (case id, alert id, reason) memberships in one statement."""
+        if joins:
+            conn.execute(
+                case_alerts.insert(),
+                [
+                    {"tenant": tenant, "alert_id": a, "case_id": c, "added_at": at, "reason": r[:2000]}
+                    for c, a, r in joins
                 ],
             )
 

@@ -439,17 +439,20 @@ class IdentityStore:
         ).one()
         return int(row.n), row.first
 
-    def check_rate(self, keys: Iterable[tuple[str, int]]) -> None:
+    def check_rate(self, keys: Iterable[tuple[str, int]], conn: Connection | None = None) -> None:
         """Raise :class:`RateLimitedError` when any ``(key, limit)`` has ``limit`` failures in the window."""
+        if conn is None:
+            with self.state.transaction() as own:
+                self.check_rate(keys, own)
+            return
         now = self.now()
         since = now - self.policy.window
-        with self.state.transaction() as conn:
-            for key, limit in keys:
-                n, first = self._failures(conn, key, since)
-                if n >= limit:
-                    first_time = first if first is not None else now
-                    retry = max(1, int((first_time + self.policy.window - now).total_seconds()) + 1)
-                    raise RateLimitedError("too many failed attempts; try again later", retry)
+        for key, limit in keys:
+            n, first = self._failures(conn, key, since)
+            if n >= limit:
+                first_time = first if first is not None else now
+                retry = max(1, int((first_time + self.policy.window - now).total_seconds()) + 1)
+                raise RateLimitedError("too many failed attempts; try again later", retry)
 
     def record_failure(self, keys: Iterable[str]) -> None:
         """Count one failed attempt against every key (and forget attempts older than the window)."""
@@ -619,27 +622,35 @@ class IdentityStore:
             self.state.append_audit(conn, actor, "api_token.revoke", None, username, {"token_id": token_id})
 
     def resolve_api_token(self, secret: str, client: str = "unknown") -> tuple[ApiTokenInfo, UserInfo]:
-        """The active token and its enabled user for a secret; failures count against the client's limit."""
-        client_key = [(f"client:{client[:100]}", self.policy.max_failures_per_client)]
-        self.check_rate(client_key)
-        row = None
-        if secret and len(secret) <= 200:
-            query = (
-                sa.select(api_tokens, users.c.username, users.c.disabled)
-                .join(users, users.c.id == api_tokens.c.user_id)
-                .where(api_tokens.c.token_hash == secret_hash(secret))
-            )
-            with self.state.transaction() as conn:
-                row = conn.execute(query).first()
+        """The active token and its enabled user for a secret; failures count against the client's limit.
+
+        One transaction on the hot path (every API request): rate check, token, user and roles.
+        """
+        client_key = (f"client:{client[:100]}", self.policy.max_failures_per_client)
         now = self.now()
-        if row is None or row.disabled or not _row_token(row, row.username).active(now):
-            self.record_failure([client_key[0][0]])
+        with self.state.transaction() as conn:
+            self.check_rate([client_key], conn)
+            row = None
+            if secret and len(secret) <= 200:
+                query = (
+                    sa.select(api_tokens, users.c.username, users.c.disabled, users.c.display_name,
+                              users.c.created_at.label("user_created_at"), users.c.password_hash)
+                    .join(users, users.c.id == api_tokens.c.user_id)
+                    .where(api_tokens.c.token_hash == secret_hash(secret))
+                )  # fmt: skip
+                row = conn.execute(query).first()
+            valid = row is not None and not row.disabled and _row_token(row, row.username).active(now)
+            if valid:
+                assert row is not None
+                grants = self._grants(conn, [int(row.user_id)]).get(int(row.user_id), ())
+                if row.last_used_at is None or now - row.last_used_at > timedelta(seconds=60):
+                    conn.execute(api_tokens.update().where(api_tokens.c.id == row.id).values(last_used_at=now))
+        if not valid or row is None:
+            self.record_failure([client_key[0]])
             raise AuthenticationError("missing, invalid, expired or revoked API token")
-        if row.last_used_at is None or now - row.last_used_at > timedelta(seconds=60):
-            with self.state.transaction() as conn:
-                conn.execute(api_tokens.update().where(api_tokens.c.id == row.id).values(last_used_at=now))
-        user = self.get_user(row.username)
-        assert user is not None
+        user = UserInfo(
+            row.username, row.display_name, False, row.user_created_at, grants, row.password_hash is not None
+        )
         return _row_token(row, row.username), user
 
 

@@ -13,6 +13,7 @@ user's SQL runs, so the SQL cannot read another tenant's partitions.
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import threading
 import time
@@ -188,7 +189,9 @@ class EventLake:
                 out[tenant] = n
         return out
 
-    def connect(self, tenant: str, since: datetime | None = None, until: datetime | None = None) -> duckdb.DuckDBPyConnection:
+    def connect(
+        self, tenant: str, since: datetime | None = None, until: datetime | None = None
+    ) -> duckdb.DuckDBPyConnection:
         """A locked-down DuckDB connection whose view ``events`` holds only ``tenant``'s events."""
         conn = duckdb.connect(":memory:")
         files = self.files(tenant, since, until)
@@ -263,7 +266,9 @@ class EventLake:
         """Events, first/last event time and counts by source format for ``tenant``."""
         if not self.files(tenant):
             return {"events": 0, "first_time": None, "last_time": None, "by_source_format": {}}
-        head = self.query(tenant, "SELECT count(*) AS n, min(time) AS first, max(time) AS last FROM events").to_pylist()[0]
+        head = self.query(
+            tenant, "SELECT count(*) AS n, min(time) AS first, max(time) AS last FROM events"
+        ).to_pylist()[0]
         rows = self.query(
             tenant, "SELECT source_format, count(*) AS n FROM events GROUP BY 1 ORDER BY 2 DESC"
         ).to_pylist()
@@ -328,13 +333,13 @@ def _partitions(table: pa.Table) -> Iterator[tuple[str, date, pa.Table]]:
     boundaries = np.flatnonzero(np.diff(d_sorted) != 0) + 1
     starts = [0, *boundaries.tolist(), len(t_sorted)]
     cuts: list[int] = [0]
-    for a, b in zip(starts, starts[1:], strict=False):  # a day run may still span tenants
+    for a, b in itertools.pairwise(starts):  # a day run may still span tenants
         for i in range(a + 1, b):
             if t_sorted[i] != t_sorted[i - 1]:
                 cuts.append(i)
         cuts.append(b)
     cuts = sorted(set(cuts))
-    for a, b in zip(cuts, cuts[1:], strict=False):
+    for a, b in itertools.pairwise(cuts):
         part = ordered.slice(a, b - a)
         yield t_sorted[a], date.fromordinal(date(1970, 1, 1).toordinal() + int(d_sorted[a])), part
 

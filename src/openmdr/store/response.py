@@ -290,42 +290,69 @@ class ResponseStore:
 
     def record_approval(
         self,
-        record: ActionRecord,
+        tenant: str,
+        action_id: str,
         approver: str,
         decision: str,
-        comment: str | None,
-        event: str,
-        expect_status: Sequence[str],
-    ) -> ActionRecord:
-        """Store one approver's decision and the action's resulting state in one transaction.
+        at: datetime,
+        comment: str | None = None,
+    ) -> tuple[ActionRecord, bool]:
+        """Store one person's approve/deny of a waiting action and its resulting state, atomically.
 
-        The same person can decide on an action only once (the two-person rule counts
-        distinct people).
+        The action row is locked first (``FOR UPDATE`` on PostgreSQL; SQLite serializes
+        writers), so concurrent approvals are counted one after the other and none is lost.
+        A person decides on an action once (the two-person rule counts distinct people).
+        Returns the record and whether it is now approved by enough people to execute
+        (its status is then ``executing``); a deny makes it ``rejected``.
         """
-        values = _action_values(record)
-        values.pop("action_id")
-        values.pop("tenant")
-        when = record.updated_at or _now()
+        if decision not in ("approve", "deny"):
+            raise ValidationError("decision must be approve or deny")
         try:
             with self.state.transaction() as conn:
+                row = conn.execute(
+                    sa.select(response_actions).where(
+                        response_actions.c.action_id == action_id, response_actions.c.tenant == tenant
+                    ).with_for_update()
+                ).first()  # fmt: skip
+                if row is None:
+                    raise NotFoundError(f"tenant {tenant!r} has no action {action_id!r}")
+                record = _row_action(row)
+                if record.status not in PENDING_STATUSES:
+                    raise ConflictError(f"action {action_id} is {record.status}, not waiting for approval")
                 conn.execute(response_approvals.insert().values(
-                    tenant=record.tenant, action_id=record.action_id, approver=approver, decision=decision,
-                    at=when, comment=comment,
+                    tenant=tenant, action_id=action_id, approver=approver, decision=decision, at=at, comment=comment,
                 ))  # fmt: skip
-                result = conn.execute(
-                    response_actions.update()
-                    .where(response_actions.c.action_id == record.action_id,
-                           response_actions.c.tenant == record.tenant,
-                           response_actions.c.status.in_(list(expect_status)))
-                    .values(**values)
-                )  # fmt: skip
-                if result.rowcount != 1:
-                    raise ConflictError(f"action {record.action_id} no longer waits for approval")
+                record.updated_at = at
+                ready = False
+                if decision == "deny":
+                    record.status = "rejected"
+                    record.error = f"rejected by {approver}" + (f": {comment}" if comment else "")
+                    event = "response.action.rejected"
+                else:
+                    record.approvals = [
+                        r.approver for r in conn.execute(
+                            sa.select(response_approvals.c.approver).where(
+                                response_approvals.c.tenant == tenant, response_approvals.c.action_id == action_id,
+                                response_approvals.c.decision == "approve",
+                            ).order_by(response_approvals.c.at, response_approvals.c.id)
+                        )
+                    ]  # fmt: skip
+                    ready = len(record.approvals) >= max(1, record.approvals_required)
+                    record.status = "executing" if ready else record.status
+                    event = "response.action.approved" if ready else "response.action.approval_recorded"
+                values = _action_values(record)
+                values.pop("action_id")
+                values.pop("tenant")
+                conn.execute(response_actions.update().where(
+                    response_actions.c.action_id == action_id, response_actions.c.tenant == tenant
+                ).values(**values))  # fmt: skip
                 details = {"decision": decision, "comment": comment, "approvals": list(record.approvals)}
                 self._audit_action(conn, record, approver, event, details)
         except IntegrityError:
-            raise ConflictError(f"{approver} has already decided on action {record.action_id}") from None
-        return record
+            raise ConflictError(
+                f"{approver} already decided on action {action_id}; a second, different person must approve"
+            ) from None
+        return record, ready
 
     def get_action(self, tenant: str, action_id: str) -> ActionRecord:
         """One action of ``tenant`` (raises :class:`NotFoundError`, also for another tenant's id)."""
@@ -357,14 +384,22 @@ class ResponseStore:
         with self.state.transaction() as conn:
             return [_row_action(r) for r in conn.execute(query)]
 
-    def find_live_action(self, tenant: str, dedupe_key: str) -> ActionRecord | None:
-        """An earlier action with the same kind and target that is waiting, running or in effect."""
+    def find_existing_action(self, tenant: str, dedupe_key: str, case_id: str | None) -> ActionRecord | None:
+        """The action a new request for the same kind and target should reuse, if any.
+
+        Within the same case every earlier decision stands (denied, rejected, expired and
+        rolled-back actions are not asked again; failed ones are retried); across cases an
+        action that is waiting, running or in effect is shared.  Dry runs never count.
+        """
         live = [*PENDING_STATUSES, "executing", "executed"]
+        same_case = sa.and_(response_actions.c.case_id == case_id, response_actions.c.status != "failed")
         with self.state.transaction() as conn:
             row = conn.execute(
                 sa.select(response_actions).where(
                     response_actions.c.tenant == tenant, response_actions.c.dedupe_key == dedupe_key,
-                    response_actions.c.status.in_(live), response_actions.c.dry_run.is_(False),
+                    response_actions.c.dry_run.is_(False), response_actions.c.rollback_of.is_(None),
+                    sa.or_(response_actions.c.status.in_(live), same_case) if case_id is not None
+                    else response_actions.c.status.in_(live),
                 ).order_by(response_actions.c.requested_at.desc()).limit(1)
             ).first()  # fmt: skip
         return None if row is None else _row_action(row)

@@ -105,9 +105,14 @@ def _now() -> datetime:
 
 def _info(row: Any) -> RuleSetInfo:
     return RuleSetInfo(
-        int(row.version), row.source, row.content_hash, int(row.rule_files), bool(row.active),
-        row.installed_at, row.installed_by,
-    )  # fmt: skip
+        int(row.version),
+        row.source,
+        row.content_hash,
+        int(row.rule_files),
+        bool(row.active),
+        row.installed_at,
+        row.installed_by,
+    )
 
 
 def _check_rule_id(rule_id: str) -> str:
@@ -135,19 +140,32 @@ class RuleStore:
             conn.execute(rule_sets.update().values(active=False))
             rs_id = conn.execute(
                 rule_sets.insert().values(
-                    version=version, source=source[:2000], content_hash=library.content_hash,
-                    rule_files=len(library.sources), active=True, installed_at=now, installed_by=actor,
+                    version=version,
+                    source=source[:2000],
+                    content_hash=library.content_hash,
+                    rule_files=len(library.sources),
+                    active=True,
+                    installed_at=now,
+                    installed_by=actor,
                 )
-            ).inserted_primary_key[0]  # fmt: skip
+            ).inserted_primary_key[0]
             conn.execute(
                 rule_set_files.insert(),
                 [{"rule_set_id": rs_id, "path": s.path[:2000], "content": s.text} for s in library.sources],
             )
             self.state.append_audit(
-                conn, actor, "rules.install", None, f"ruleset:{version}",
-                {"source": source, "content_hash": library.content_hash, "rule_files": len(library.sources),
-                 "unreadable": len(library.problems)},
-            )  # fmt: skip
+                conn,
+                actor,
+                "rules.install",
+                None,
+                f"ruleset:{version}",
+                {
+                    "source": source,
+                    "content_hash": library.content_hash,
+                    "rule_files": len(library.sources),
+                    "unreadable": len(library.problems),
+                },
+            )
             row = conn.execute(sa.select(rule_sets).where(rule_sets.c.id == rs_id)).one()
         return _info(row)
 
@@ -179,7 +197,9 @@ class RuleStore:
         """The rule files of ``version`` (default: the active one), or ``None`` if there is none."""
         with self.state.transaction() as conn:
             query = sa.select(rule_sets.c.id)
-            query = query.where(rule_sets.c.version == version) if version else query.where(rule_sets.c.active.is_(True))
+            query = (
+                query.where(rule_sets.c.version == version) if version else query.where(rule_sets.c.active.is_(True))
+            )
             rs_id = conn.execute(query).scalar()
             if rs_id is None:
                 if version:
@@ -200,7 +220,9 @@ class RuleStore:
             where = sa.and_(rule_overrides.c.tenant_id == tid, rule_overrides.c.rule_id == rule_id)
             row = conn.execute(sa.select(rule_overrides.c.id).where(where)).first()
             if row is None:
-                conn.execute(rule_overrides.insert().values(tenant_id=tid, rule_id=rule_id, updated_at=_now(), **values))
+                conn.execute(
+                    rule_overrides.insert().values(tenant_id=tid, rule_id=rule_id, updated_at=_now(), **values)
+                )
             else:
                 conn.execute(rule_overrides.update().where(where).values(updated_at=_now(), **values))
             self.state.append_audit(conn, actor, action, tenant, f"rule:{rule_id}", values)
@@ -231,9 +253,13 @@ class RuleStore:
             ).inserted_primary_key[0]
             digest = hashlib.sha256(filter_yaml.encode()).hexdigest()
             self.state.append_audit(
-                conn, actor, "rules.exception.add", tenant, f"exception:{new_id}",
+                conn,
+                actor,
+                "rules.exception.add",
+                tenant,
+                f"exception:{new_id}",
                 {"title": exc.title, "filter_sha256": digest, "rules": sorted(exc.rules) if exc.rules else None},
-            )  # fmt: skip
+            )
         return ExceptionInfo(int(new_id), tenant, exc.title[:200], filter_yaml, now, actor)
 
     def remove_exception(self, tenant: str, exception_id: int, actor: str) -> None:

@@ -68,14 +68,15 @@ def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def reason_key(reason: str) -> str:
+def reason_key(reason: str, fmt: str | None = None) -> str:
     """The group a rejection reason is counted under: its head before the detail.
 
-    ``"oversized record: 5 bytes > limit"`` -> ``"oversized record"``; a parser's reason
-    keeps its format in front: ``"json: truncated JSON: at byte 9"`` -> ``"json: truncated JSON"``.
+    ``"oversized record: 5 bytes > limit"`` -> ``"oversized record"``; a parser's reason,
+    which starts with the record's format ``fmt``, keeps it in front:
+    ``"json: truncated JSON: at byte 9"`` -> ``"json: truncated JSON"``.
     """
-    head, sep, rest = reason.partition(":")
-    if sep and head and " " not in head:
+    head, _sep, rest = reason.partition(":")
+    if fmt and head == fmt:
         second = rest.split(":", 1)[0].strip()
         if second:
             head = f"{head}: {second}"
@@ -290,8 +291,14 @@ class StateStore:
             conn.execute(
                 tenants.update().where(tenants.c.name == info.name).values(**_tenant_values(info), updated_at=_now())
             )
-            self.append_audit(conn, actor, "tenant.update", info.name, info.name,
-                              {"before": _tenant_details(_row_tenant(before)), "after": _tenant_details(info)})  # fmt: skip
+            self.append_audit(
+                conn,
+                actor,
+                "tenant.update",
+                info.name,
+                info.name,
+                {"before": _tenant_details(_row_tenant(before)), "after": _tenant_details(info)},
+            )
         return info
 
     def get_tenant(self, name: str) -> TenantInfo | None:
@@ -379,9 +386,7 @@ class StateStore:
             self.append_audit(conn, actor, "assets.delete", tenant, hostname, {})
 
     # ---------------------------------------------------------------- ingest tokens
-    def create_ingest_token(
-        self, tenant: str, name: str, actor: str, expires_at: datetime | None = None
-    ) -> str:
+    def create_ingest_token(self, tenant: str, name: str, actor: str, expires_at: datetime | None = None) -> str:
         """Create an ingest token for ``tenant`` and return its secret (shown once, stored hashed)."""
         validate_token_name(name)
         if expires_at is not None and expires_at <= _now():
@@ -457,7 +462,7 @@ class StateStore:
             blob_path = None if inline else self._write_blob(digest, r.payload)
             reason = r.reason or "no reason given"
             rows.append({
-                "tenant": r.tenant or None, "reason": reason, "reason_key": reason_key(reason),
+                "tenant": r.tenant or None, "reason": reason, "reason_key": reason_key(reason, r.format),
                 "origin": r.origin or "unknown", "format": r.format, "stage": r.stage or "parse",
                 "received_at": r.received_at if r.received_at.tzinfo else r.received_at.replace(tzinfo=UTC),
                 "stored_at": now, "size": len(r.payload), "payload": r.payload if inline else None,
@@ -542,7 +547,7 @@ class StateStore:
         changed = 0
         with self.transaction() as conn:
             for start in range(0, len(ids), 500):
-                chunk = list(ids[start:start + 500])
+                chunk = list(ids[start : start + 500])
                 result = conn.execute(
                     dead_letters.update().where(dead_letters.c.id.in_(chunk))
                     .values(status=status, replay_count=dead_letters.c.replay_count + int(status != "discarded"),

@@ -26,9 +26,7 @@ MAX_OWNER = 200
 def validate_tenant_name(name: object) -> str:
     """Return ``name`` if it is a valid tenant key, else raise :class:`ValidationError`."""
     if not isinstance(name, str) or not _TENANT_NAME.fullmatch(name):
-        raise ValidationError(
-            f"invalid tenant name {name!r}: use 1-64 lower-case letters, digits, '-' or '_'"
-        )
+        raise ValidationError(f"invalid tenant name {name!r}: use 1-64 lower-case letters, digits, '-' or '_'")
     return name
 
 
@@ -52,9 +50,7 @@ def validate_tenant(info: TenantInfo) -> TenantInfo:
         ZoneInfo(info.timezone)
     except (ZoneInfoNotFoundError, ValueError, TypeError):
         raise ValidationError(f"unknown time zone {info.timezone!r}") from None
-    if len(info.working_hours) != 2 or not all(
-        isinstance(h, int) and 0 <= h <= 24 for h in info.working_hours
-    ):
+    if len(info.working_hours) != 2 or not all(isinstance(h, int) and 0 <= h <= 24 for h in info.working_hours):
         raise ValidationError(f"working hours {info.working_hours!r} must be two hours between 0 and 24")
     if info.working_hours[0] == info.working_hours[1]:
         raise ValidationError("working hours start and end at the same hour")
@@ -73,9 +69,7 @@ def validate_tenant(info: TenantInfo) -> TenantInfo:
         if not _DOMAIN.fullmatch(text):
             raise ValidationError(f"invalid domain {domain!r}")
         domains.append(text)
-    if info.retention_days is not None and (
-        not isinstance(info.retention_days, int) or info.retention_days < 1
-    ):
+    if info.retention_days is not None and (not isinstance(info.retention_days, int) or info.retention_days < 1):
         raise ValidationError(f"retention days {info.retention_days!r} must be a whole number of at least 1")
     return TenantInfo(
         name=info.name,

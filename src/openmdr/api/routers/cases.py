@@ -27,7 +27,7 @@ TenantPath = Path(..., max_length=64)
 CasePath = Path(..., max_length=32)
 
 
-def case_work(request: Request) -> CaseWork:
+async def case_work(request: Request) -> CaseWork:
     """The case service of this app."""
     return request.app.state.domain["cases"]
 

@@ -14,7 +14,7 @@ TenantPath = Path(..., max_length=64)
 ActionPath = Path(..., max_length=64)
 
 
-def response_work(request: Request) -> ResponseWork:
+async def response_work(request: Request) -> ResponseWork:
     """The response service of this app."""
     return request.app.state.domain["response"]
 

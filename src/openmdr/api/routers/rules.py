@@ -22,12 +22,12 @@ router = APIRouter(prefix="/api/v1", tags=["rules"], responses=COMMON_RESPONSES)
 TenantPath = Path(..., max_length=64)
 
 
-def rule_work(request: Request) -> RuleWork:
+async def rule_work(request: Request) -> RuleWork:
     """The rule store of this app."""
     return request.app.state.domain["rules"]
 
 
-def indicator_work(request: Request) -> IndicatorWork:
+async def indicator_work(request: Request) -> IndicatorWork:
     """The indicator store of this app."""
     return request.app.state.domain["indicators"]
 

@@ -291,18 +291,36 @@ class TenantProfile:
 
 
 class IdentityTenantProfile:
-    """Tenant-wide identity facts: when its logon telemetry started (warm-up) and the
-    countries its users log on from."""
+    """Tenant-wide identity facts: when its logon telemetry started (warm-up), the countries
+    its users log on from, and how many located logons came from each (bounded: countries)."""
 
-    __slots__ = ("countries", "first_seen")
+    __slots__ = ("countries", "country_logons", "first_seen", "geo_logons")
 
     def __init__(self) -> None:
         self.first_seen: float | None = None
         self.countries = RecentSet(512)
+        self.country_logons: dict[str, int] = {}
+        self.geo_logons = 0
+
+    def add_country(self, country: str, when: float) -> None:
+        """Count one located logon from ``country``."""
+        self.countries.add(country, when)
+        if country in self.country_logons or len(self.country_logons) < 512:
+            self.country_logons[country] = self.country_logons.get(country, 0) + 1
+        self.geo_logons += 1
+
+    def country_share(self, country: str) -> float:
+        """Share of the tenant's located logons that came from ``country``."""
+        return self.country_logons.get(country, 0) / self.geo_logons if self.geo_logons else 0.0
 
     def to_state(self) -> dict[str, Any]:
         """JSON-able state."""
-        return {"first_seen": self.first_seen, "countries": self.countries.to_state()}
+        return {
+            "first_seen": self.first_seen,
+            "countries": self.countries.to_state(),
+            "country_logons": self.country_logons,
+            "geo_logons": self.geo_logons,
+        }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> IdentityTenantProfile:
@@ -310,4 +328,6 @@ class IdentityTenantProfile:
         out = cls()
         out.first_seen = state.get("first_seen")
         out.countries = RecentSet.from_state(512, state["countries"])
+        out.country_logons = {str(k): int(v) for k, v in state.get("country_logons", {}).items()}
+        out.geo_logons = int(state.get("geo_logons", 0))
         return out

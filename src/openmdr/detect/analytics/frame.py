@@ -288,6 +288,7 @@ def is_internal_address(ip: str) -> bool | None:
         return None
 
 
+@lru_cache(maxsize=100_000)
 def is_host_address(ip: str) -> bool:
     """False for addresses that are not one machine (multicast, broadcast, unspecified)."""
     try:

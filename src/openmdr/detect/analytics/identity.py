@@ -478,7 +478,7 @@ class IdentityAnalytics:
         if external and country:
             if cfg.new_country_enabled and warm:
                 self._new_country(tenant_profile, profile, ts, eid, user, src or "", country, entities, alerts)
-            tenant_profile.countries.add(country, ts)
+            tenant_profile.add_country(country, ts)
             profile.countries.add(country, ts)
             profile.geo_logons += 1
         if external and lat is not None and lon is not None:
@@ -487,15 +487,27 @@ class IdentityAnalytics:
             profile.last_geo = [ts, lat, lon, country, src, eid]
 
         source_key = source_network(src, external) if src else None
-        if cfg.first_seen_enabled and warm and established and interactive:
+        # an account with little history is judged only on remote-desktop logons (LogonType 10) outside
+        # working time: a new hire's or an admin's first days make every host "new", but a barely known
+        # account opening a desktop at night is rare
+        remote_desktop = ltype == "10" and not in_working_time(hour, weekday, self.info, cfg.offhours_margin_hours)
+        if cfg.first_seen_enabled and warm and interactive and (established or remote_desktop):
             for what, value, key, seen in (
                 ("host", host, host, profile.hosts),
                 ("source", src, source_key, profile.sources),
             ):
+                if not established and what == "source":
+                    continue
                 if value and key and key not in seen:
                     where = f"{'to' if what == 'host' else 'from'} {value}"
                     if key != value:
                         where += f" (network {key})"
+                    basis = (
+                        f"{user} has {profile.logons} logons on record and none {where}"
+                        if established
+                        else f"remote-desktop logon {where} outside working time by {user}, an account with only "
+                        f"{profile.logons} logons on record (profile not established)"
+                    )
                     alerts.append(
                         self._alert(
                             f"first_seen_{what}",
@@ -509,13 +521,16 @@ class IdentityAnalytics:
                             evidence=[eid],
                             event_count=1,
                             explanation=(
-                                f"{user} has {profile.logons} logons on record and none {where} (remembering the "
-                                f"last {cfg.max_items_per_user} {what}s)"
+                                f"{basis} (remembering the last {cfg.max_items_per_user} {what}s)"
+                                if established
+                                else basis
                             ),
                             details={
                                 what: value,
                                 f"{what}_key": key,
                                 "user_logons": profile.logons,
+                                "profile_established": established,
+                                "logon_type": ltype,
                                 f"known_{what}s": len(seen),
                             },
                             confidence=0.4,
@@ -544,17 +559,28 @@ class IdentityAnalytics:
         alerts: list[Alert],
     ) -> None:
         cfg = self.settings.identity
-        tenant_new = country not in tenant_profile.countries
+        tenant_known = tenant_profile.geo_logons >= cfg.new_country_min_tenant_logons
+        tenant_new = tenant_known and country not in tenant_profile.countries
+        tenant_share = tenant_profile.country_share(country)
         user_known = profile.geo_logons >= cfg.new_country_min_user_logons
         if user_known and country not in profile.countries:
+            if tenant_known and tenant_share >= cfg.new_country_common_share:
+                return  # one of the tenant's usual countries: the user is coming home, not going abroad
             known = ", ".join(profile.countries.keys())
             basis = f"{user}'s {profile.geo_logons} located logons came from {known}"
+            basis += (
+                f"; no user of the tenant logged on from {country} before"
+                if tenant_new
+                else f"; {tenant_share:.1%} of the tenant's {tenant_profile.geo_logons} located logons come from it"
+                f" (< {cfg.new_country_common_share:.0%})"
+            )
         elif not user_known and tenant_new:
-            basis = f"no user of the tenant logged on from {country} before"
+            basis = (
+                f"{user} has no located logons on record and none of the tenant's {tenant_profile.geo_logons} came "
+                f"from {country}"
+            )
         else:
             return
-        if tenant_new and user_known:
-            basis += f"; no user of the tenant logged on from {country} before"
         alerts.append(
             self._alert(
                 "new_country_logon",
@@ -573,6 +599,8 @@ class IdentityAnalytics:
                     "user_countries": profile.countries.keys(),
                     "user_located_logons": profile.geo_logons,
                     "new_for_tenant": tenant_new,
+                    "tenant_located_logons": tenant_profile.geo_logons,
+                    "tenant_country_share": tenant_share,
                 },
                 confidence=0.7 if tenant_new else 0.6,
             )
@@ -690,10 +718,10 @@ class IdentityAnalytics:
         windows = code == "4720"  # local SAM or domain: the event alone does not say which
         hour, weekday = self.clock.hour_weekday(ts)
         working = in_working_time(hour, weekday, self.info)
-        if windows:
-            severity = "informational" if working else "low"
-        else:
-            severity = "low" if working else "medium"
+        # routine helpdesk work in office hours; a local account on a Linux server at night is not
+        severity = {(True, True): "informational", (True, False): "low", (False, True): "low"}.get(
+            (windows, working), "medium"
+        )
         when = "in" if working else "outside"
         alerts.append(
             self._alert(

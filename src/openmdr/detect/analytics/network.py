@@ -11,6 +11,7 @@ only run over the groups that are reported or that own a baseline.
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -618,9 +619,16 @@ def _scan_analytic(w: WindowFrame, ctx: NetworkContext, scale: str) -> list[Aler
     fast = scale == "fast"
     seen = ctx.state.fast_scans
     alerts: list[Alert] = []
+    v_thr = cfg.vertical_fast if fast else cfg.vertical_slow
+    h_thr = cfg.horizontal_fast if fast else cfg.horizontal_slow
+    # a scan needs at least threshold / heaviest weight distinct targets, so that many rows from one
+    # source: most windows of a quiet network end here, without grouping anything
+    needed = math.ceil(min(v_thr, h_thr) / max(cfg.failed_weight, cfg.success_weight, 1e-9))
+    busiest = int(np.bincount(src).max())
+    if busiest < needed:
+        return [] if fast else _inbound_probing(w, ctx, rows)
 
     # vertical: one source, one destination, many services
-    v_thr = cfg.vertical_fast if fast else cfg.vertical_slow
     pair = src * n_addr + dst
     keys, score, distinct, unanswered = _target_stats(pair, service, answered, cfg.success_weight, cfg.failed_weight)
     vertical: list[_ScanHit] = []
@@ -642,7 +650,6 @@ def _scan_analytic(w: WindowFrame, ctx: NetworkContext, scale: str) -> list[Aler
     alerts.extend(_report_scans(w, ctx, "vertical", scale, v_thr, vertical, seen, fast))
 
     # horizontal: one source, one service, many destinations
-    h_thr = cfg.horizontal_fast if fast else cfg.horizontal_slow
     h_fail = cfg.horizontal_min_failed_fast if fast else cfg.horizontal_min_failed_slow
     svc_key = src * (3 * 65536) + service
     keys, score, distinct, unanswered = _target_stats(svc_key, dst, answered, cfg.success_weight, cfg.failed_weight)

@@ -74,6 +74,16 @@ class IdentitySettings(BaseModel):
     )
     new_country_enabled: bool = True
     new_country_min_user_logons: int = Field(3, ge=1, description="geolocated logons before a user's countries count")
+    new_country_min_tenant_logons: int = Field(
+        10, ge=1, description="geolocated logons of the whole tenant before 'new for the tenant' counts"
+    )
+    new_country_common_share: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="a country with at least this share of the tenant's located logons is never new for a user "
+        "(the user is coming home, not going abroad)",
+    )
     travel_enabled: bool = True
     travel_max_speed_kmh: float = Field(900.0, gt=0, description="faster than an airliner between logons is impossible")
     travel_min_distance_km: float = Field(500.0, ge=0, description="ignore hops shorter than this (geolocation error)")

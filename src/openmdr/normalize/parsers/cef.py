@@ -82,7 +82,7 @@ def vendor_time(value: object, reference_year: int | None = None) -> datetime:
 
 
 def split_header(text: str, count: int) -> tuple[list[str], str]:
-    """Split ``count`` pipe-separated header fields (``\\|`` and ``\\\\`` escaped) off ``text``; return them and the rest."""
+    """Split ``count`` pipe-separated header fields (``\\|``, ``\\\\`` escaped) off ``text``: (fields, rest)."""
     out: list[str] = []
     current: list[str] = []
     i = 0
@@ -177,8 +177,17 @@ class CefParser:
         fields, header_time = syslog_prefix(text[: m.start()], record.context)
         parts, rest = split_header(text[m.end() :], 6)
         vendor, product, version, signature, name, severity = parts
-        fields.update({"cefVersion": int(m.group(1)), "deviceVendor": vendor, "deviceProduct": product,
-                       "deviceVersion": version, "signatureId": signature, "name": name, "severity": severity})  # fmt: skip
+        fields.update(
+            {
+                "cefVersion": int(m.group(1)),
+                "deviceVendor": vendor,
+                "deviceProduct": product,
+                "deviceVersion": version,
+                "signatureId": signature,
+                "name": name,
+                "severity": severity,
+            }
+        )
         extension = {k: v.replace("\x00", "=") for k, v in parse_extension(_escaped_equals_fix(rest)).items()}
         fields.update(extension)
         add_labels(fields)

@@ -19,6 +19,7 @@ vendor habits), see :data:`ENTITY_KEYS`; the original fields are always kept.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -213,6 +214,11 @@ def as_ip(value: object) -> str | None:
     """A validated IP address text (IPv4-mapped IPv6 unwrapped); None for anything else."""
     if type(value) is not str or not value or len(value) > 64:
         return None
+    try:  # fast path: canonical dotted-quad IPv4
+        if socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, value)) == value:
+            return value
+    except (OSError, ValueError):
+        pass
     try:
         address = ipaddress.ip_address(value.strip("[]"))
     except ValueError:

@@ -65,9 +65,14 @@ _SD_UNESCAPE = re.compile(r"\\([\"\\\]])")
 _SSH_ACCEPTED = re.compile(r"Accepted (\S+) for (\S+) from (\S+) port (\d+)")
 _SSH_FAILED = re.compile(r"Failed (\S+) for (?:invalid user )?(\S*) from (\S+) port (\d+)")
 _SSH_INVALID = re.compile(r"Invalid user (\S*) from (\S+)(?: port (\d+))?")
-_SSH_CLOSED = re.compile(r"(?:Connection closed|Disconnected) by (?:authenticating|invalid) user (\S+) (\S+) port (\d+)")
+_SSH_CLOSED = re.compile(
+    r"(?:Connection closed|Disconnected) by (?:authenticating|invalid) user (\S+) (\S+) port (\d+)"
+)
 _PAM_FAILURE = re.compile(r"pam_unix\(([^:)]+):auth\): authentication failure;.*?(?:rhost=(\S*))?\s+user=(\S+)")
-_PAM_SESSION = re.compile(r"pam_unix\(([^:)]+):session\): session (opened|closed) for user (\S+?)(?:\(uid=\d+\))?(?: by (\S*?)(?:\(uid=\d+\))?)?$")  # noqa: E501
+_PAM_SESSION = re.compile(
+    r"pam_unix\(([^:)]+):session\): session (opened|closed) for user (\S+?)(?:\(uid=\d+\))?"
+    r"(?: by (\S*?)(?:\(uid=\d+\))?)?$"
+)
 _SU_FAILED = re.compile(r"FAILED (?:su|SU) (?:\(to (\S+)\)|for (\S+)) (?:by )?(\S+)")
 _SUDO = re.compile(r"^\s*(\S+) : (.*)$")
 
@@ -102,7 +107,9 @@ def _bsd_time(m: re.Match[str], context: Mapping[str, Any] | None) -> datetime:
     return when
 
 
-def parse_syslog_header(text: str, context: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], datetime | None, str]:
+def parse_syslog_header(
+    text: str, context: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], datetime | None, str]:
     """Split a syslog line into its header fields, its time (None when it has none) and the message.
 
     Used by this parser and by CEF/LEEF, whose records usually arrive behind a syslog

@@ -94,9 +94,7 @@ SERVICE_BY_CHANNEL: dict[str, str] = {
     "Microsoft-Windows-Windows Firewall With Advanced Security/Firewall": "firewall-as",
     "Microsoft-Windows-Bits-Client/Operational": "bits-client",
     "Microsoft-Windows-Windows Defender/Operational": "windefend",
-    "Microsoft-Windows-TerminalServices-LocalSessionManager/Operational": (
-        "terminalservices-localsessionmanager"
-    ),
+    "Microsoft-Windows-TerminalServices-LocalSessionManager/Operational": ("terminalservices-localsessionmanager"),
     "Microsoft-ServiceBus-Client": "microsoft-servicebus-client",
     "Microsoft-Windows-LDAP-Client/Debug": "ldap_debug",
     "Microsoft-Windows-Security-Mitigations/Kernel Mode": "security-mitigations",
@@ -924,8 +922,11 @@ class WinlogbeatParser:
 
 def _is_winlogbeat(obj: dict[str, Any]) -> bool:
     """True for a document in one of the Winlogbeat dialects (flat, ECS ``winlog``, 5/6)."""
-    return type(obj.get("winlog")) is dict or type(obj.get("event_data")) is dict or "log_name" in obj or (
-        "EventID" in obj
+    return (
+        type(obj.get("winlog")) is dict
+        or type(obj.get("event_data")) is dict
+        or "log_name" in obj
+        or ("EventID" in obj)
     )
 
 

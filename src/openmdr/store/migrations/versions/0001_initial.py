@@ -58,9 +58,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_assets"),
-        sa.ForeignKeyConstraint(
-            ["tenant_id"], ["tenants.id"], name="fk_assets_tenant_id_tenants", ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name="fk_assets_tenant_id_tenants", ondelete="CASCADE"),
         sa.UniqueConstraint("tenant_id", "hostname_key", name="uq_assets_tenant_id_hostname_key"),
     )
     op.create_table(

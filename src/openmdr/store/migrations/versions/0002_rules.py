@@ -42,10 +42,11 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_rule_set_files"),
         sa.Column(
-            "rule_set_id", sa.Integer,
+            "rule_set_id",
+            sa.Integer,
             sa.ForeignKey("rule_sets.id", ondelete="CASCADE", name="fk_rule_set_files_rule_set_id_rule_sets"),
             nullable=False,
-        ),  # fmt: skip
+        ),
         sa.Column("path", sa.String(2000), nullable=False),
         sa.Column("content", sa.LargeBinary, nullable=False),
     )
@@ -54,10 +55,11 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_rule_overrides"),
         sa.Column(
-            "tenant_id", sa.Integer,
+            "tenant_id",
+            sa.Integer,
             sa.ForeignKey("tenants.id", ondelete="CASCADE", name="fk_rule_overrides_tenant_id_tenants"),
             nullable=False,
-        ),  # fmt: skip
+        ),
         sa.Column("rule_id", sa.String(200), nullable=False),
         sa.Column("enabled", sa.Boolean, nullable=True),
         sa.Column("severity", sa.String(16), nullable=True),
@@ -69,10 +71,11 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_rule_exceptions"),
         sa.Column(
-            "tenant_id", sa.Integer,
+            "tenant_id",
+            sa.Integer,
             sa.ForeignKey("tenants.id", ondelete="CASCADE", name="fk_rule_exceptions_tenant_id_tenants"),
             nullable=False,
-        ),  # fmt: skip
+        ),
         sa.Column("title", sa.String(200), nullable=False),
         sa.Column("filter", sa.Text, nullable=False),
         sa.Column("created_at", _time(), nullable=False),

@@ -1,0 +1,57 @@
+"""DetectionService: Arrow batches of the lake layout in, alerts out, tenant overrides, flush."""
+
+from __future__ import annotations
+
+from openmdr.detect import DetectionService, Engine, TenantOverrides, default_library, library_from_texts
+from openmdr.models.event import events_to_table
+from tests.detect.helpers import at, event, rule_text
+from tests.detect.test_correlation import FAIL, correlation
+
+RULE = rule_text(
+    {"sel": {"Action": "fail"}, "condition": "sel"},
+    rule_id="00000000-0000-4000-8000-00000000000a",
+    name="failed_logon",
+    level="low",
+)
+
+
+def _service(*texts: str, overrides: dict[str, TenantOverrides] | None = None) -> DetectionService:
+    engine = Engine()
+    engine.compile(library_from_texts((f"r{i}.yml", t) for i, t in enumerate(texts)))
+    return DetectionService(engine, overrides)
+
+
+def test_evaluate_arrow_table_with_tenant_overrides() -> None:
+    overrides = {
+        "globex": TenantOverrides(severity={"00000000-0000-4000-8000-00000000000a": "critical"}),
+        "initech": TenantOverrides(disabled=frozenset({"failed_logon"})),
+    }
+    service = _service(RULE, overrides=overrides)
+    events = [
+        event({"Action": "fail", "User": "bob"}, tenant=t, event_id=f"e{i}", host="ws1")
+        for i, t in enumerate(("acme", "globex", "initech"))
+    ]
+    alerts = service.evaluate(events_to_table(events))
+    assert [(a.tenant, a.severity, a.evidence) for a in alerts] == [
+        ("acme", "low", ["e0"]),
+        ("globex", "critical", ["e1"]),
+    ]
+    assert alerts[0].entities == {"host": "ws1"}
+
+
+def test_correlation_windows_close_on_flush() -> None:
+    service = _service(FAIL, correlation("event_count", ["failed_logon"], {"lt": 3}, ["User"]))
+    events = [event({"Action": "fail", "User": "bob"}, time=at(0), event_id="x1")]
+    assert [a for a in service.evaluate(events_to_table(events)) if a.details.get("correlation_type")] == []
+    closed = service.flush()
+    assert [a.details["correlation_type"] for a in closed] == ["event_count"]
+    assert closed[0].evidence == ["x1"]
+
+
+def test_rule_pack_is_the_default_and_compiles_whole() -> None:
+    library = default_library()
+    assert library.sources, "the project's rule pack ships in openmdr/detect/rulepack"
+    engine = Engine()
+    ruleset = engine.compile(library)
+    assert ruleset.problems == [], [p.reason for p in ruleset.problems]
+    assert all(m.author for m in ruleset.metas)
