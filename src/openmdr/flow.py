@@ -241,3 +241,37 @@ class DetectionFlow:
                     stage=stage,
                 ))  # fmt: skip
             return None
+
+
+@dataclass(slots=True)
+class StageDetector:
+    """A :class:`Detector` made of a name and two callables (how each detection service plugs in)."""
+
+    name: str
+    detect_fn: Callable[[pa.Table], list[Alert]]
+    flush_fn: Callable[[], list[Alert]] = field(default=lambda: [])
+
+    def detect(self, events: pa.Table) -> list[Alert]:
+        """Alerts for one stored batch."""
+        return self.detect_fn(events)
+
+    def flush(self) -> list[Alert]:
+        """Alerts still held in open windows."""
+        return self.flush_fn()
+
+
+def platform_detectors(platform: Any) -> list[Detector]:
+    """The detection sources of a platform: Sigma rules, indicators, then behaviour analytics."""
+    detection = platform.detection
+    matcher = platform.indicator_matcher
+    analytics = platform.analytics
+
+    def match_indicators(table: pa.Table) -> list[Alert]:
+        matcher.refresh()
+        return matcher.match(table, now=platform.clock())
+
+    return [
+        StageDetector("sigma", detection.evaluate, detection.flush),
+        StageDetector("ioc", match_indicators),
+        StageDetector("analytics", analytics.feed, analytics.flush),
+    ]

@@ -7,6 +7,8 @@ PostgreSQL database (service shape).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from openmdr.correlate import CaseService
     from openmdr.detect import DetectionService
     from openmdr.detect.analytics.service import AnalyticsService
+    from openmdr.flow import DetectionFlow
     from openmdr.intel import IndicatorMatcher
     from openmdr.respond.service import ResponseService
     from openmdr.store.identity import IdentityStore
@@ -32,9 +35,16 @@ if TYPE_CHECKING:
 class Platform:
     """Lazily opened stores, bus and pipeline for one process."""
 
-    def __init__(self, settings: Settings | None = None, bus: Bus | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        bus: Bus | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.settings = settings or load_settings()
         self._bus = bus
+        #: The time every stage of this process reads (a replay passes a simulated clock).
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
 
     @classmethod
     def from_data_dir(cls, data_dir: Path | str | None = None, **overrides: object) -> Platform:
@@ -125,7 +135,25 @@ class Platform:
     @cached_property
     def pipeline(self) -> IngestPipeline:
         """The ingest pipeline shared by every transport of this process."""
-        return IngestPipeline(self.state, self.lake, self.bus, self.geo, batch_size=self.settings.lake.batch_size)
+        pipeline = IngestPipeline(
+            self.state, self.lake, self.bus, self.geo, batch_size=self.settings.lake.batch_size, clock=self.clock
+        )
+        self.flow.attach()
+        return pipeline
+
+    @cached_property
+    def flow(self) -> DetectionFlow:
+        """Detection (Sigma, indicators, analytics) -> cases -> response, subscribed to the bus."""
+        from openmdr.flow import DetectionFlow, platform_detectors
+
+        return DetectionFlow(
+            self.bus,
+            platform_detectors(self),
+            cases=self.cases,
+            responder=self.response,
+            on_failure=lambda rejection: self.state.add_dead_letters([rejection], actor="flow"),
+            clock=self.clock,
+        )
 
     def close(self) -> None:
         """Close what was opened."""

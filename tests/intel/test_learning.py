@@ -168,6 +168,13 @@ def test_strict_tlp_never_leaves_the_tenant(state: StateStore, history: EventLak
     assert len(store.list_indicators("acme")) == len(SHAREABLE)
 
 
+def test_resolving_a_case_again_proposes_nothing_new(state: StateStore, history: EventLake) -> None:
+    loop = LearningLoop(state, history, Clock())
+    first = loop.on_case_resolved(resolved_case(), ACME)
+    again = loop.on_case_resolved(resolved_case(), ACME)
+    assert len(first.proposals) == len(SHAREABLE) and again.proposals == [] and again.alerts == []
+
+
 def test_green_is_shared_provider_wide(state: StateStore, history: EventLake) -> None:
     result = LearningLoop(state, history, Clock()).on_case_resolved(resolved_case(), ACME, tlp="TLP:GREEN")
     assert {i.tlp for i in result.shared} == {"green"} and all(i.tenant is None for i in result.shared)

@@ -73,10 +73,18 @@ def test_on_case_is_idempotent(sqlite_tenants: StateStore, receiver: Receiver, c
     first = svc.on_case(c2_case(clock()))
     clock.advance(minutes=5)
     second = svc.on_case(c2_case(clock()))
-    live = [r for r in first.actions if r.status == "executed"]
-    assert {r.action_id for r in live} <= {r.action_id for r in second.actions}
+    assert [r.action_id for r in first.actions] == [r.action_id for r in second.actions]
+    assert len(svc.list_actions("acme")) == len(first.actions)  # the denied 8.8.8.8 block is not asked again
     assert sum(1 for r in receiver.requests if r.event == "edr.isolate_host") == 1
+    assert sum(1 for r in receiver.requests if r.event == "response.notification") == 1
+    assert second.notifications[0].get("repeat") is True
     assert len(contained) == 1
+    # a rolled-back action stays rolled back when the same case is seen again
+    isolate = next(r for r in first.actions if r.kind == "isolate_host")
+    svc.rollback("acme", isolate.action_id, "analyst", "false positive")
+    third = svc.on_case(c2_case(clock()))
+    assert next(r for r in third.actions if r.kind == "isolate_host").status == "rolled_back"
+    assert sum(1 for r in receiver.requests if r.event == "edr.isolate_host") == 1
 
 
 def test_server_waits_for_approval_escalates_then_expires(

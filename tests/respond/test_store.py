@@ -45,8 +45,8 @@ def test_actions_are_tenant_scoped_even_by_id(tenants_store: StateStore) -> None
     forged.status = "executing"
     with pytest.raises(ConflictError):
         store.update_action(forged, "mallory", "response.action.approved", {})
-    with pytest.raises(ConflictError):
-        store.record_approval(forged, "mallory", "approve", None, "x", expect_status=["awaiting_approval"])
+    with pytest.raises(NotFoundError):
+        store.record_approval("globex", "a1", "mallory", "approve", ACME_NIGHT)
     assert store.get_action("acme", "a1").status == "awaiting_approval"
     assert store.approvals("acme", "a1") == [] and store.approvals("globex", "a1") == []
     assert store.list_actions("globex") == []

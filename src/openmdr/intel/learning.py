@@ -214,7 +214,10 @@ class LearningLoop:
         level = normalize_tlp(tlp or self.policy.default_tlp)
         allow = [(a.type, a.value) for a in self.store.list_allow(case.tenant)]
         items: list[dict[str, Any]] = []
-        seen: set[tuple[str, str]] = set()
+        # Resolving the same case again proposes only what it did not propose before.
+        seen: set[tuple[str, str]] = {
+            (p.type, p.value) for p in self.store.list_proposals(case.tenant) if p.case_id == case.case_id
+        }
         for obs in case.observables:
             outcome = sanitize_observable(obs, tenant_info)
             if isinstance(outcome, Withheld):

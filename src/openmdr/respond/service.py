@@ -359,11 +359,15 @@ class ResponseService:
         payload = {"tenant": case.tenant, "case_id": case.case_id, "playbook": item.playbook, "message": message,
                    "severity": case.severity, "dry_run": item.dry_run}  # fmt: skip
         channel = item.notify or "default"
+        key = f"{case.case_id}:{item.playbook}:{item.step}"
         if item.dry_run:
             delivered, error = False, "dry run: not sent"
+        elif self.store.get_connector_state(case.tenant, "notifications", key) is not None:
+            return {"channel": channel, "delivered": True, "error": None, "message": message, "repeat": True}
         else:
-            delivered, error = self._send(channel, "response.notification", payload,
-                                          f"{case.tenant}:{case.case_id}:{item.playbook}:{item.step}")  # fmt: skip
+            delivered, error = self._send(channel, "response.notification", payload, f"{case.tenant}:{key}")
+            if delivered:  # sent once per case and step; a failed one is tried again on the next update
+                self.store.set_connector_state(case.tenant, "notifications", key, {"channel": channel}, self.actor)
         self.state.audit(self.actor, "response.notification", case.tenant, case.case_id,
                          {"channel": channel, "delivered": delivered, "error": error, "message": message,
                           "playbook": item.playbook, "policy_version": plan.policy_version})  # fmt: skip
