@@ -29,13 +29,14 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from openmdr.correlate import CaseService, Correlator
-from openmdr.correlate.entities import dedup_fingerprint
+from openmdr.correlate.entities import dedup_fingerprint, normalize_host
 from openmdr.models.alert import Alert
 from openmdr.store.state import StateStore
 
@@ -201,6 +202,122 @@ def bench_postgres(base_url: str, n: int, tenants: int, batch: int) -> dict[str,
         engine.dispose()
 
 
+def _chain_alert(alert: Alert, chain: dict[str, Any]) -> bool:
+    """Ground truth: the alert is one of ``chain``'s.
+
+    It overlaps the chain's time and names the chain's user or external indicator, or it
+    comes from one of the chain's rules/analytics and names one of the chain's hosts (not the
+    hosts it merely probed).
+    """
+    first = datetime.fromisoformat(chain["first_event"]) - timedelta(minutes=15)
+    last = datetime.fromisoformat(chain["last_event"]) + timedelta(minutes=15)
+    if alert.last_seen < first or alert.first_seen > last:
+        return False
+    values: set[str] = set()
+    for key in ("host", "user", "src_ip", "dst_ip", "domain"):
+        raw = alert.entities.get(key)
+        for v in raw if isinstance(raw, list) else [raw] if raw else []:
+            values.add(normalize_host(str(v)) if key == "host" else str(v).lower())
+    users = {u.lower() for u in chain["users"]}
+    external = set(chain["external"].get("ips", [])) | set(chain["external"].get("domains", []))
+    if values & (users | external):
+        return True
+    hosts = [h for h in chain["hosts"] if h.get("role") != "probed"]
+    names = {normalize_host(h[k]) for h in hosts for k in ("name", "fqdn")} | {h["ip"] for h in hosts}
+    return alert.rule_id in set(chain["rules"]) | set(chain["analytics"]) and bool(values & names)
+
+
+def bench_chains(folder: Path) -> dict[str, Any]:
+    """Purity and completeness of the cases built from the generator's labelled chains.
+
+    ``folder`` is an ``openmdr generate`` output whose tenants were scanned with
+    ``openmdr scan <folder>/<tenant> --out <folder>/<tenant>.alerts.jsonl``.
+    """
+    from openmdr.models import TenantInfo
+
+    tenants_info = orjson.loads((folder / "tenants.json").read_bytes())
+    labels = orjson.loads((folder / "labels.json").read_bytes())
+    with tempfile.TemporaryDirectory() as tmp:
+        state = StateStore(f"sqlite:///{tmp}/chains.db")
+        state.migrate()
+        alerts: list[Alert] = []
+        for info in tenants_info:
+            name = info["name"]
+            fields = {k: info[k] for k in ("name", "display_name", "timezone", "networks", "domains")}
+            state.create_tenant(
+                TenantInfo(
+                    **fields, working_hours=tuple(info["working_hours"]), working_days=tuple(info["working_days"])
+                ),
+                actor="bench",
+            )
+            state.import_assets_csv(name, folder / name / "assets.csv", actor="bench")
+            path = folder / f"{name}.alerts.jsonl"
+            for line in path.read_bytes().splitlines() if path.exists() else []:
+                data = orjson.loads(line)
+                data.update(tenant=name, alert_id="")
+                alerts.append(Alert.from_json_dict(data))
+        alerts.sort(key=lambda a: (a.first_seen, a.alert_id))
+        latest = [alerts[0].first_seen if alerts else T0]
+        service = CaseService(state, clock=lambda: latest[0])
+        folded: dict[str, str] = {}
+        for a in alerts:  # one alert at a time, as the stream delivers them, detected when they happen
+            latest[0] = max(latest[0], a.last_seen)
+            for change in service.add_alerts([a]):
+                if change.kind == "deduplicated" and change.kept_alert:
+                    folded[a.alert_id] = change.kept_alert
+        cases = service.list(None, limit=10_000, provider_wide=True)
+        state.close()
+    by_id = {a.alert_id: a for a in alerts}
+    truth = {a.alert_id: c["id"] for a in alerts for c in labels if c["tenant"] == a.tenant and _chain_alert(a, c)}
+    case_of = {(c.tenant, aid): c for c in cases for aid in c.alert_ids}
+    for repeat, kept in folded.items():  # a folded repeat is in its kept alert's case
+        tenant = next(a.tenant for a in alerts if a.alert_id == repeat)
+        if (tenant, kept) in case_of:
+            case_of[(tenant, repeat)] = case_of[(tenant, kept)]
+    chains = []
+    for chain in labels:
+        ids = [aid for aid, cid in truth.items() if cid == chain["id"]]
+        found = [case_of.get((chain["tenant"], aid)) for aid in ids]
+        held = {c.case_id: c for c in found if c is not None}
+        if not held:
+            chains.append({"chain": chain["id"], "tenant": chain["tenant"], "alerts": 0})
+            continue
+        main_case = max(held.values(), key=lambda c: sum(1 for x in found if x is c))
+        inside = sum(1 for x in found if x is main_case)
+        chain_total = len([a for a in main_case.alert_ids if truth.get(a) == chain["id"]])
+        strangers = [by_id[a].title for a in main_case.alert_ids if truth.get(a) != chain["id"]]
+        chains.append(
+            {
+                "chain": chain["id"],
+                "tenant": chain["tenant"],
+                "alerts": len(ids),
+                "cases": len(held),
+                "case": main_case.case_id,
+                "case_alerts": len(main_case.alert_ids),
+                "severity": main_case.severity,
+                "completeness": round(inside / len(ids), 3),
+                "purity": round(chain_total / len(main_case.alert_ids), 3),
+                "channels": main_case.channels,
+                "other_alerts_in_case": strangers,
+            }
+        )
+    background = [c for c in cases if not any(a in truth for a in c.alert_ids)]
+    return {
+        "alerts": len(alerts),
+        "chain_alerts": len(truth),
+        "cases": len(cases),
+        "chains": chains,
+        "background_cases": len(background),
+        "background_by_severity": {
+            s: sum(1 for c in background if c.severity == s)
+            for s in ("informational", "low", "medium", "high", "critical")
+        },
+        "background_above_medium": [
+            f"{c.tenant}/{c.case_id}: {c.title}" for c in background if c.severity in ("high", "critical")
+        ],
+    }
+
+
 def main() -> None:
     """Run the measurements and print them."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -211,7 +328,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--postgres", default=None, help="also measure the store on this PostgreSQL URL")
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
+    parser.add_argument("--chains", type=Path, default=None, help="only evaluate cases on a scanned generator output")
     args = parser.parse_args()
+    if args.chains is not None:
+        report = bench_chains(args.chains)
+        for c in report["chains"]:
+            print(c)
+        print({k: v for k, v in report.items() if k != "chains"})
+        print("RESULT " + orjson.dumps(report).decode())
+        return
     if args.quick:
         args.alerts, args.tenants, args.store_alerts = 50_000, 50, 2_000
     result: dict[str, object] = {"core": bench_core(args.alerts, args.tenants)}

@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from bench_ingest import build_dataset  # noqa: E402
 
-from openmdr.detect import Engine, load_rules  # noqa: E402
+from openmdr.detect import Engine, load_rules, relaxed_gc  # noqa: E402
 from openmdr.ingest.files import plan_sources, read_sources  # noqa: E402
 from openmdr.models.record import Rejection  # noqa: E402
 from openmdr.pipeline import parse_record  # noqa: E402
@@ -57,7 +57,7 @@ def scan_file(path: Path, rules: Path, cache: Path, out: Path) -> dict[str, floa
     t_detect = 0.0
     c_detect = 0.0
     batch = []
-    with out.open("wb") as fh:
+    with out.open("wb") as fh, relaxed_gc():  # as openmdr scan does
 
         def run(b: list) -> None:
             nonlocal alerts, t_detect, c_detect

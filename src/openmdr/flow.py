@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import orjson
 import pyarrow as pa
 
-from openmdr.bus import TOPIC_ACTIONS, TOPIC_ALERTS, TOPIC_CASES, TOPIC_EVENTS, Bus, Subscription
+from openmdr.bus import TOPIC_ALERTS, TOPIC_CASES, TOPIC_EVENTS, Bus, Subscription
 from openmdr.models import Alert, Case, Rejection
 
 log = logging.getLogger(__name__)
@@ -56,10 +56,6 @@ class CaseSink(Protocol):
 
     def get(self, tenant: str, case_id: str) -> Case | None:
         """The case, if it belongs to ``tenant``."""
-        ...
-
-    def mark_contained(self, tenant: str, case_id: str, actor: str, at: datetime | None = None) -> Any:
-        """Stamp the case contained."""
         ...
 
 
@@ -106,16 +102,6 @@ def change_to_message(change: Any) -> dict[str, Any]:
     return out
 
 
-def action_to_message(action: Any) -> dict[str, Any]:
-    """A response action record as bus JSON."""
-    if isinstance(action, dict):
-        return dict(action)
-    to_dict = getattr(action, "to_dict", None)
-    if callable(to_dict):
-        return orjson.loads(orjson.dumps(to_dict(), default=str))
-    return {k: str(v) for k, v in vars(action).items()} if hasattr(action, "__dict__") else {"action": str(action)}
-
-
 class DetectionFlow:
     """Subscribes the detection, correlation and response stages to the bus."""
 
@@ -127,7 +113,6 @@ class DetectionFlow:
         responder: Responder | None = None,
         on_failure: Callable[[Rejection], None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        contained_when: Callable[[Any], bool] | None = None,
     ) -> None:
         self.bus = bus
         self.detectors = list(detectors)
@@ -135,7 +120,6 @@ class DetectionFlow:
         self.responder = responder
         self.on_failure = on_failure
         self.clock = clock
-        self.contained_when = contained_when
         self.stats = FlowStats()
         self._subscriptions: list[Subscription] = []
         self._lock = threading.RLock()
@@ -200,12 +184,16 @@ class DetectionFlow:
             self.bus.publish(TOPIC_CASES, out)
 
     def on_cases(self, changes: list[dict[str, Any]]) -> None:
-        """Respond: let the response service act on every changed case once per message."""
+        """Respond: let the response service act on every changed open case once per message.
+
+        The response service publishes its own actions on ``TOPIC_ACTIONS`` and reports
+        containment to the case service; the flow only counts what it decided.
+        """
         if self.cases is None or self.responder is None:
             return
         seen: set[tuple[str, str]] = set()
         for change in changes:
-            key = (str(change.get("tenant")), str(change.get("case_id")))
+            key = (str(change.get("tenant") or ""), str(change.get("case_id") or ""))
             if key in seen or not all(key):
                 continue
             seen.add(key)
@@ -213,17 +201,8 @@ class DetectionFlow:
             if case is None or not case.is_open:
                 continue
             result = self._guard("respond", lambda c=case: self.responder.on_case(c), None)  # type: ignore[union-attr]
-            actions = list(getattr(result, "actions", result) or [])
-            for action in actions:
+            for action in list(getattr(result, "actions", None) or []):
                 self.stats.actions[str(getattr(action, "state", getattr(action, "status", "recorded")))] += 1
-            if actions:
-                self.bus.publish(TOPIC_ACTIONS, [action_to_message(a) for a in actions])
-            contained = (
-                self.contained_when(result) if self.contained_when else bool(getattr(result, "contained", False))
-            )
-            if contained and case.sla.contained_at is None:
-                self._guard("respond", lambda c=case: self.cases.mark_contained(  # type: ignore[union-attr]
-                    c.tenant, c.case_id, actor="automation", at=self.clock()), None)  # fmt: skip
 
     # ------------------------------------------------------------------ failures
     def _guard(self, stage: str, work: Callable[[], Any], table: pa.Table | None) -> Any:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from openmdr.detect import DetectionService
     from openmdr.detect.analytics.service import AnalyticsService
     from openmdr.flow import DetectionFlow
-    from openmdr.intel import IndicatorMatcher
+    from openmdr.intel import IndicatorMatcher, LearningLoop
     from openmdr.respond.service import ResponseService
     from openmdr.store.identity import IdentityStore
     from openmdr.store.intel import IntelStore
@@ -109,7 +109,7 @@ class Platform:
         """Alert triage, correlation into cases, the case lifecycle and timelines (over the state store)."""
         from openmdr.correlate import CaseService
 
-        return CaseService(self.state, lake=self.lake)
+        return CaseService(self.state, clock=self.clock, lake=self.lake)
 
     @cached_property
     def response(self) -> ResponseService:
@@ -130,7 +130,14 @@ class Platform:
         """Every active indicator, for live matching (call ``refresh()`` when indicators change)."""
         from openmdr.intel import IndicatorMatcher
 
-        return IndicatorMatcher.from_store(self.intel)
+        return IndicatorMatcher.from_store(self.intel, clock=self.clock)
+
+    @cached_property
+    def learning(self) -> LearningLoop:
+        """The learning loop: resolved true positives -> shared indicators -> retro-hunt in every tenant."""
+        from openmdr.intel import LearningLoop
+
+        return LearningLoop(self.state, self.lake, clock=self.clock, store=self.intel, bus=self.bus)
 
     @cached_property
     def pipeline(self) -> IngestPipeline:

@@ -80,6 +80,28 @@ def test_streaming_gives_the_same_alerts_as_batch() -> None:
     assert alert_dicts(streamed) == alert_dicts(batch)
 
 
+def test_files_read_one_after_another_need_the_unordered_mode() -> None:
+    # a folder scan reads conn.log for the whole period, then dns.log, then the logon files
+    events = mixed_story()
+    files = [
+        [e for e in events if e.service == "conn"],
+        [e for e in events if e.service == "dns"],
+        [e for e in events if e.service not in ("conn", "dns")],
+    ]
+    expected = alert_dicts(AnalyticsEngine(tenants=TENANTS).analyze(events))
+    unordered = AnalyticsEngine(tenants=TENANTS, ordered=False)
+    streamed = [a for batch in files for a in unordered.feed(batch)]
+    assert streamed == []  # judged at flush, in time order
+    assert alert_dicts(unordered.flush()) == expected
+    assert unordered.late_records == 0
+    # the streaming mode would have taken the DNS and logon files for late records
+    ordered = AnalyticsEngine(tenants=TENANTS)
+    for batch in files:
+        ordered.feed(batch)
+    ordered.flush()
+    assert ordered.late_records > 0
+
+
 def test_alerts_arrive_as_windows_close() -> None:
     engine = AnalyticsEngine(tenants=TENANTS)
     scan = [conn(10 + 2 * p, "10.0.0.66", "10.0.0.5", p, state="REJ") for p in range(1, 40)]

@@ -113,9 +113,7 @@ def test_coming_home_to_the_tenants_country_is_not_new() -> None:
     events.append(logon(DAY * 3 + 9 * 3600, "bob", src="85.214.9.9", country="DE"))
     events.append(logon(DAY * 4 + 9 * 3600, "bob", src="5.9.1.1", country="FR"))
     alerts = by_source(run(events), "new_country_logon")
-    assert [(a.details["country"], a.details["new_for_tenant"], a.severity) for a in alerts] == [
-        ("FR", True, "high")
-    ]
+    assert [(a.details["country"], a.details["new_for_tenant"], a.severity) for a in alerts] == [("FR", True, "high")]
 
 
 def test_new_country_waits_for_the_tenants_own_history() -> None:

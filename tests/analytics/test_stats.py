@@ -196,3 +196,30 @@ def test_covered_time_is_the_union_of_intervals() -> None:
     durations = np.array([10.0, 10.0, 5.0, 50.0, 10.0, 0.0])
     # group 0: [0,15] U [20,25] = 20; group 1: [100,150] = 50; group 2: a point = 0
     assert covered_time(groups, starts, durations, 3).tolist() == [20.0, 50.0, 0.0]
+
+
+def test_source_network_and_working_time_with_margin() -> None:
+    from openmdr.detect.analytics.identity import in_working_time, source_network
+    from openmdr.models import TenantInfo
+
+    assert source_network("85.214.1.77", True) == "85.214.1.0/24"
+    assert source_network("2001:db8:1234:5678::1", True) == "2001:db8:1234::/48"
+    assert source_network("10.0.0.9", False) == "10.0.0.9"  # internal: the host itself
+    assert source_network("not-an-ip", True) == "not-an-ip"
+    office = TenantInfo(name="t", working_hours=(9, 18), working_days=(0, 1, 2, 3, 4))
+    assert [h for h in range(24) if in_working_time(h, 0, office)] == list(range(9, 18))
+    assert [h for h in range(24) if in_working_time(h, 0, office, margin=1)] == list(range(8, 19))
+    assert not in_working_time(10, 5, office, margin=3)  # Saturday is not a working day
+    night = TenantInfo(name="n", working_hours=(22, 6))
+    assert [h for h in range(24) if in_working_time(h, 2, night)] == [0, 1, 2, 3, 4, 5, 22, 23]
+    assert all(in_working_time(h, 2, night, margin=8) for h in range(24))
+
+
+def test_domain_matcher() -> None:
+    from openmdr.detect.analytics.network import DomainMatcher
+
+    allow = DomainMatcher(["Example.com.", "corp.local"])
+    assert allow("example.com") and allow("a.b.example.com.") and allow("x.corp.local")
+    assert not allow("badexample.com") and not allow("example.co")
+    assert allow.any(["evil.net", "cdn.example.com"]) and not allow.any([])
+    assert not DomainMatcher([]).any(["example.com"])

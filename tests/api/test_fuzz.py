@@ -15,6 +15,7 @@ import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from openmdr.api.app import create_app
@@ -24,6 +25,15 @@ from openmdr.store.identity import IdentityStore
 from .conftest import World, build_world, sqlite_only
 
 EXAMPLES_PER_OPERATION = 6
+#: Fuzzing phase only (valid and invalid data), a few examples per operation: bounded run time.
+FUZZ_CONFIG = SchemathesisConfig.from_str(f"""
+[phases.coverage]
+enabled = false
+[phases.stateful]
+enabled = false
+[generation]
+max-examples = {EXAMPLES_PER_OPERATION}
+""")
 
 
 @pytest.fixture()
@@ -43,7 +53,7 @@ def fuzz_app(platform: Platform, identity: IdentityStore, fuzz_world: World) -> 
 @pytest.fixture()
 def api_schema(fuzz_app: FastAPI) -> schemathesis.BaseSchema:
     """The published OpenAPI document, loaded from the running app."""
-    return schemathesis.openapi.from_asgi("/openapi.json", fuzz_app)
+    return schemathesis.openapi.from_asgi("/openapi.json", fuzz_app, config=FUZZ_CONFIG)
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")

@@ -35,9 +35,11 @@ def _digest(root: Path) -> dict[str, str]:
             if p.is_file()}  # fmt: skip
 
 
-def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
+def test_same_seed_same_bytes_other_seed_other_bytes(week: Manifest, tmp_path: Path) -> None:
     config = GeneratorConfig(tenants=3, days=7, seed=11, scale=0.2)
-    a = _digest(generate(tmp_path / "a", config).out)
+    small = generate(tmp_path / "a", config)
+    assert small.total_records < 0.5 * week.total_records, "scale shrinks the background"
+    a = _digest(small.out)
     b = _digest(generate(tmp_path / "b", config).out)
     c = _digest(generate(tmp_path / "c", GeneratorConfig(tenants=3, days=7, seed=12, scale=0.2)).out)
     assert a == b
@@ -70,8 +72,7 @@ def test_every_record_is_detected_and_parsed_without_rejection(week: Manifest) -
 
 def test_volume_fits_the_demo_budget(week: Manifest) -> None:
     assert 130_000 <= week.total_records <= 300_000
-    small = generate(week.out.parent / "small", GeneratorConfig(scale=0.3))
-    assert small.total_records < 0.6 * week.total_records
+    assert week.seconds < 60
 
 
 def test_tenants_json_holds_tenant_info(week: Manifest) -> None:

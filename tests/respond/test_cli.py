@@ -30,6 +30,9 @@ def _case_file(path: Path, case: object) -> Path:
 
 @pytest.fixture()
 def cli(tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch):
+    from openmdr.cli import common
+
+    monkeypatch.setattr(common.console, "width", 250)  # rich tables wrap at the terminal width otherwise
     receiver.secret = b"cli-edr-secret"
     monkeypatch.setenv("ACME_EDR_SECRET", receiver.secret.decode())
     monkeypatch.delenv("OPENMDR_RESPONSE_CONFIG", raising=False)

@@ -129,6 +129,14 @@ def test_approval_executes_and_a_late_approval_is_refused(
         svc.approve("acme", pending.action_id, "someone.else")
     approvals = svc.store.approvals("acme", pending.action_id)
     assert [(a.approver, a.decision) for a in approvals] == [("k.weber@acme.example", "approve")]
+    trail = [
+        r for r in sqlite_tenants.list_audit("acme", limit=1000) if r.details.get("action_id") == pending.action_id
+    ]
+    assert [(r.action, r.actor) for r in trail] == [
+        ("response.action.awaiting_approval", "response"), ("response.notification", "response"),
+        ("response.action.approved", "k.weber@acme.example"), ("response.action.executed", "k.weber@acme.example"),
+    ]  # fmt: skip
+    assert all(r.details["policy_version"] == 0 for r in trail)
 
 
 def test_two_person_rule_for_critical_assets(tenants_store: StateStore, receiver: Receiver, clock: ManualClock) -> None:
@@ -272,3 +280,26 @@ def test_missing_connector_fails_clearly(sqlite_tenants: StateStore, receiver: R
     isolate = result[("isolate_host", "NYC-WS-007")]
     assert isolate.status == "failed" and "no connector runs isolate_host for tenant globex" in (isolate.error or "")
     assert not any(r.payload.get("tenant") == "globex" and r.payload.get("operation") for r in receiver.requests)
+
+
+def test_concurrent_approvals_are_both_counted(
+    tenants_store: StateStore, receiver: Receiver, clock: ManualClock
+) -> None:
+    svc, _, _ = service(tenants_store, receiver, clock)
+    (pending,) = [r for r in svc.on_case(dc_case(clock())).actions if r.kind == "isolate_host"]
+    barrier = threading.Barrier(2)
+    results: dict[str, ActionRecord] = {}
+
+    def approve(name: str) -> None:
+        barrier.wait()
+        results[name] = svc.approve("acme", pending.action_id, name)
+
+    threads = [threading.Thread(target=approve, args=(n,)) for n in ("alice", "bob")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    final = svc.get_action("acme", pending.action_id)
+    assert final.status == "executed" and sorted(final.approvals) == ["alice", "bob"]
+    assert sorted(r.status for r in results.values()) == ["awaiting_approval", "executed"]
+    assert sum(1 for r in receiver.requests if r.event == "edr.isolate_host") == 1

@@ -224,8 +224,13 @@ class RuleWork:
 
     def add_exception(self, principal: Principal, tenant: str, filter_yaml: str) -> ExceptionInfo:
         """Add a Sigma-filter exception for the tenant."""
+        import yaml
+
         require(principal, "override:write", tenant)
-        return self.rules.add_exception(tenant, filter_yaml, principal.actor)
+        try:
+            return self.rules.add_exception(tenant, filter_yaml, principal.actor)
+        except yaml.YAMLError as exc:  # the filter parser lets YAML syntax errors through
+            raise ValidationError(f"the filter is not valid YAML: {exc}") from None
 
     def remove_exception(self, principal: Principal, tenant: str, exception_id: int) -> None:
         """Remove one of the tenant's exceptions."""

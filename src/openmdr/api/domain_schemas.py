@@ -118,8 +118,8 @@ class TimelineEntryOut(_FromAttrs):
     time: datetime
     kind: str
     title: str
-    tactics: list[tuple[str, str]]
-    techniques: list[tuple[str, str]]
+    tactics: list[list[str]] = Field(description="(tactic id, name) pairs in kill-chain order")
+    techniques: list[list[str]] = Field(description="(technique id, name) pairs")
     severity: str | None
     source: str | None
     channel: str | None

@@ -31,7 +31,7 @@ class TenantBody(BaseModel):
     name: str = Field(max_length=64)
     display_name: str = Field("", max_length=200)
     timezone: str = Field("UTC", max_length=64)
-    working_hours: tuple[int, int] = (8, 18)
+    working_hours: list[int] = Field(default_factory=lambda: [8, 18], min_length=2, max_length=2)
     working_days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], max_length=7)
     networks: list[str] = Field(default_factory=list, max_length=1000)
     domains: list[str] = Field(default_factory=list, max_length=1000)
@@ -47,7 +47,7 @@ class TenantBody(BaseModel):
     @classmethod
     def of(cls, t: TenantInfo) -> TenantBody:
         """From the model value."""
-        return cls(name=t.name, display_name=t.display_name, timezone=t.timezone, working_hours=t.working_hours,
+        return cls(name=t.name, display_name=t.display_name, timezone=t.timezone, working_hours=list(t.working_hours),
                    working_days=list(t.working_days), networks=list(t.networks), domains=list(t.domains),
                    retention_days=t.retention_days)  # fmt: skip
 

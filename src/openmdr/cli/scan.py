@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,7 +16,7 @@ import orjson
 import typer
 
 from openmdr.cli.common import UserError, byte_progress, console, user_errors
-from openmdr.detect import Engine, RuleLibrary, default_cache_dir, default_library, load_rules
+from openmdr.detect import Engine, RuleLibrary, default_cache_dir, default_library, load_rules, relaxed_gc
 from openmdr.ingest.files import SourceFile, plan_sources, read_sources
 from openmdr.models.alert import SEVERITIES, Alert
 from openmdr.models.event import Event
@@ -50,13 +50,13 @@ def _reason_key(reason: str) -> str:
     return reason.split(":", 1)[0][:80]
 
 
-def scan_events(
-    sources: list[SourceFile], report: ScanReport, tenant: str, on_progress: typer.CallbackParam | None = None
+def parse_batches(
+    sources: list[SourceFile], report: ScanReport, tenant: str, on_progress: Callable[[int], None] | None = None
 ) -> Iterator[list[Event]]:
     """Parse every record of ``sources`` into event batches; failures are counted in ``report``."""
     now = datetime.now(UTC)
     batch: list[Event] = []
-    for item in read_sources(sources, on_progress=on_progress):  # type: ignore[arg-type]
+    for item in read_sources(sources, on_progress=on_progress):
         report.records += 1
         parsed = item if isinstance(item, Rejection) else parse_record(item, tenant, now)
         if isinstance(parsed, Rejection):
@@ -107,14 +107,14 @@ def run_scan(
 
     total = sum(s.size for s in sources)
     bar = byte_progress() if progress else nullcontext()
-    with bar as prog:
+    with bar as prog, relaxed_gc():
         task = prog.add_task("scan", total=total, status="") if prog is not None else None
 
         def advance(n: int) -> None:
             if prog is not None and task is not None:
                 prog.advance(task, n)
 
-        for batch in scan_events(sources, report, tenant, advance):  # type: ignore[arg-type]
+        for batch in parse_batches(sources, report, tenant, advance):
             emit(engine.evaluate(batch))
             if behaviour is not None:
                 emit(behaviour.feed(batch))

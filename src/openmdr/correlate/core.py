@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from openmdr.correlate.entities import KIND_WEIGHTS, EntityKey, alert_entities, dedup_fingerprint, joined_words
+from openmdr.correlate.entities import KIND_WEIGHTS, EntityKey, dedup_fingerprint, joined_words, weighted_entities
 from openmdr.models.alert import Alert
 
 _KIND_ORDER = {"user": 0, "host": 1, "lineage": 2, "ip": 3, "domain": 4, "hash": 5}
@@ -262,8 +262,8 @@ class Correlator:
             gap = max(t0 - kept.last, kept.first - t1, 0.0)
             if gap <= cfg.dedup_window:
                 return [self._fold(st, alert, kept, t0, t1, gap)]
-        ents = self._entities(alert)
-        weights, hubs = self._weights(st, ents, t1)
+        ents, shares = self._entities(alert)
+        weights, hubs = self._weights(st, ents, shares, t1)
         scores: dict[str, float] = {}
         matched: dict[str, list[tuple[EntityKey, float]]] = {}
         window = cfg.window
@@ -313,25 +313,28 @@ class Correlator:
             self._sweep(st)
         return changes
 
-    def _entities(self, alert: Alert) -> list[EntityKey]:
-        ents = alert_entities(alert)
+    def _entities(self, alert: Alert) -> tuple[list[EntityKey], list[float]]:
+        ents, shares = weighted_entities(alert)
         ctx = self._contexts.get(alert.tenant)
         if ctx is not None and ctx.ip_hosts:
             have = {e.key for e in ents}
-            for e in list(ents):
+            for e, share in list(zip(ents, shares, strict=True)):
                 if e.kind == "ip" and (host := ctx.ip_hosts.get(e.value)) and f"host:{host}" not in have:
                     have.add(f"host:{host}")
                     ents.append(EntityKey("host", host, f"{host} ({e.value})"))
-        return ents
+                    shares.append(share)
+        return ents, shares
 
-    def _weights(self, st: _TenantState, ents: list[EntityKey], now: float) -> tuple[list[float], list[EntityKey]]:
+    def _weights(
+        self, st: _TenantState, ents: list[EntityKey], shares: list[float], now: float
+    ) -> tuple[list[float], list[EntityKey]]:
         """Each entity's linking weight after specificity (hub and inventory) checks; updates peer sets."""
         limit = self.config.hub_peers
         anchors = [e for e in ents if e.kind in ("host", "user")]
         weights: list[float] = []
         hubs: list[EntityKey] = []
-        for ent in ents:
-            w = KIND_WEIGHTS.get(ent.kind, 0.0)
+        for ent, share in zip(ents, shares, strict=True):
+            w = KIND_WEIGHTS.get(ent.kind, 0.0) * share
             key = ent.key
             factor = st.specificity.get(key)
             if factor is not None:
@@ -482,8 +485,8 @@ class Correlator:
                 continue
             t0, t1 = alert.first_seen.timestamp(), max(alert.first_seen.timestamp(), alert.last_seen.timestamp())
             st.watermark = max(st.watermark, t1)
-            ents = self._entities(alert)
-            self._weights(st, ents, t1)
+            ents, shares = self._entities(alert)
+            self._weights(st, ents, shares, t1)
             self._add(st, case_id, alert, ents, t0, t1, dedup_fingerprint(alert))
 
     def close(self, tenant: str, case_id: str) -> None:

@@ -256,23 +256,37 @@ _MAKERS: dict[str, Any] = {
 
 def alert_entities(alert: Alert) -> list[EntityKey]:
     """The alert's correlation keys, de-duplicated, in the order of its ``entities``."""
+    return weighted_entities(alert)[0]
+
+
+def weighted_entities(alert: Alert) -> tuple[list[EntityKey], list[float]]:
+    """The alert's correlation keys and how much of each the alert is about.
+
+    A key listed alone counts fully; one of N values of a list (a fan-out to 7 hosts, a
+    scan of 200 addresses) counts 2/N when N > 2: the alert is about all of them a little,
+    so it must not glue together everything it lists.
+    """
     ents = alert.entities
     if not ents:
-        return []
+        return [], []
     out: list[EntityKey] = []
+    shares: list[float] = []
     seen: set[str] = set()
     first_host: str | None = None
     for kind, raw in ents.items():
         make = _MAKERS.get(kind)
         if make is None or raw is None:
             continue
-        for value in (raw,) if type(raw) is str else _values(raw):
+        values = (raw,) if type(raw) is str else _values(raw)
+        share = 1.0 if len(values) <= 2 else 2.0 / len(values)
+        for value in values:
             if not value:
                 continue
             ent = make(value)
             if ent is not None and ent.key not in seen:
                 seen.add(ent.key)
                 out.append(ent)
+                shares.append(share)
                 if first_host is None and kind == "host":
                     first_host = ent.value
     processes = ents.get("process")
@@ -284,7 +298,8 @@ def alert_entities(alert: Alert) -> list[EntityKey]:
             if ent.key not in seen:
                 seen.add(ent.key)
                 out.append(ent)
-    return out
+                shares.append(1.0)
+    return out, shares
 
 
 def dedup_fingerprint(alert: Alert) -> str:

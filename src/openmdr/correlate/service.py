@@ -37,7 +37,7 @@ MAX_REASONS = 200
 #: How long the inventory hints of a tenant are reused before they are read again.
 CONTEXT_TTL = timedelta(minutes=5)
 #: Weight factor of hosts (and their addresses) by asset class: everyone talks to these.
-SHARED_ASSET_SPECIFICITY: dict[str, float] = {"domain_controller": 0.25, "network": 0.25, "server": 0.5}
+SHARED_ASSET_SPECIFICITY: dict[str, float] = {"domain_controller": 0.25, "network": 0.25}
 #: Case columns that belong to the lifecycle (analysts, response), never overwritten by a summary refresh.
 _LIFECYCLE_COLUMNS = (
     "status",

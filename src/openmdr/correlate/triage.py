@@ -165,7 +165,9 @@ def summarize_case(
             tactics_set.update(catalog.tactics_of(a.attack))
     tactics = sorted(tactics_set, key=catalog.tactic_order)
     channels = sorted({alert_channel(a) for a in ordered})
-    if len(tactics) >= 3 and len([c for c in channels if c != "other"]) >= 2 and severity_rank(severity) >= 2:
+    # a multi-stage, multi-source story escalates a high case to critical; it never lifts
+    # low/medium noise (which analytics tag with tactics generously) above medium
+    if len(tactics) >= 3 and len([c for c in channels if c != "other"]) >= 2 and severity_rank(severity) >= 3:
         severity = bump_severity(severity)
     entities: dict[str, list[str]] = {}
     observables: dict[tuple[str, str], Observable] = {}

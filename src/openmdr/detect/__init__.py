@@ -20,6 +20,7 @@ from openmdr.detect.engine import (
     check_rules,
     compile_library,
     default_cache_dir,
+    relaxed_gc,
     scan_events,
 )
 from openmdr.detect.overrides import OverrideError, RuleException, TenantOverrides
@@ -45,5 +46,6 @@ __all__ = [
     "default_library",
     "library_from_texts",
     "load_rules",
+    "relaxed_gc",
     "scan_events",
 ]

@@ -15,6 +15,8 @@ streaming is repeated ``evaluate`` calls followed by :meth:`Engine.flush` at the
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import logging
 import marshal
@@ -449,19 +451,36 @@ class Engine:
         return self._correlation.stats if self._correlation is not None else {}
 
 
+@contextlib.contextmanager
+def relaxed_gc(gen0: int = 200_000) -> Iterator[None]:
+    """Run a bulk scan with a high generation-0 GC threshold, restoring the old one after.
+
+    A scan allocates millions of short-lived, acyclic objects (events, field dicts,
+    alerts); the default threshold (700) runs the cyclic collector thousands of times
+    over them for nothing, which costs about a quarter of a scan's time.
+    """
+    old = gc.get_threshold()
+    gc.set_threshold(max(gen0, old[0]), *old[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+
+
 def scan_events(engine: Engine, events_iter: Iterable[Event], batch_size: int = DEFAULT_BATCH) -> Iterator[Alert]:
     """Evaluate a stream of events in batches, yielding alerts; flushes correlations at the end."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     batch: list[Event] = []
-    for ev in events_iter:
-        batch.append(ev)
-        if len(batch) >= batch_size:
+    with relaxed_gc():
+        for ev in events_iter:
+            batch.append(ev)
+            if len(batch) >= batch_size:
+                yield from engine.evaluate(batch)
+                batch = []
+        if batch:
             yield from engine.evaluate(batch)
-            batch = []
-    if batch:
-        yield from engine.evaluate(batch)
-    yield from engine.flush()
+        yield from engine.flush()
 
 
 @dataclass(slots=True)

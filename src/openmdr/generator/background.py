@@ -243,7 +243,7 @@ class Background:
         # Browsing: only seen by Zeek and the firewall when in the office (split tunnel at home).
         hours = (end - start) / HOUR
         if not remote:
-            visits = int(rng.uniform(14.0, 19.0) * hours * self.scale)
+            visits = int(rng.uniform(14.0, 19.0) * hours)
             sites = rng.choices(self.world.sites, weights=self.world.site_weights, k=visits)
             browser = (ws, procs[browser_img])
             for site in sites:

@@ -51,6 +51,6 @@ def build_response_service(platform: Platform) -> ResponseService:
             log.info("case %s/%s not marked contained: %s", tenant, case_id, exc)
 
     return ResponseService(
-        platform.state, config.connectors, playbooks=platform_playbooks(platform), notifiers=config.notifiers,
-        on_contained=contained, publish=publish,
+        platform.state, config.connectors, clock=platform.clock, playbooks=platform_playbooks(platform),
+        notifiers=config.notifiers, on_contained=contained, publish=publish,
     )  # fmt: skip

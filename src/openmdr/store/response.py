@@ -299,8 +299,8 @@ class ResponseStore:
     ) -> tuple[ActionRecord, bool]:
         """Store one person's approve/deny of a waiting action and its resulting state, atomically.
 
-        The action row is locked first (``FOR UPDATE`` on PostgreSQL; SQLite serializes
-        writers), so concurrent approvals are counted one after the other and none is lost.
+        The action row is locked first (a no-op update: the row lock on PostgreSQL, the write
+        lock on SQLite), so concurrent approvals are counted one after the other and none is lost.
         A person decides on an action once (the two-person rule counts distinct people).
         Returns the record and whether it is now approved by enough people to execute
         (its status is then ``executing``); a deny makes it ``rejected``.
@@ -309,11 +309,10 @@ class ResponseStore:
             raise ValidationError("decision must be approve or deny")
         try:
             with self.state.transaction() as conn:
-                row = conn.execute(
-                    sa.select(response_actions).where(
-                        response_actions.c.action_id == action_id, response_actions.c.tenant == tenant
-                    ).with_for_update()
-                ).first()  # fmt: skip
+                mine = (response_actions.c.action_id == action_id, response_actions.c.tenant == tenant)
+                # a no-op write first takes the row lock (PostgreSQL) or the write lock (SQLite) before reading
+                conn.execute(response_actions.update().where(*mine).values(status=response_actions.c.status))
+                row = conn.execute(sa.select(response_actions).where(*mine)).first()
                 if row is None:
                     raise NotFoundError(f"tenant {tenant!r} has no action {action_id!r}")
                 record = _row_action(row)

@@ -8,6 +8,10 @@ minus ``allowed_lateness_seconds``, passes a window's end.  ``flush()`` closes e
 open window.  ``analyze(batch)`` is the batch API: ``feed`` then ``flush``.  Windows are
 closed in order of their end (shorter first on ties) in both modes, so a capture analysed
 in one call and the same capture streamed in time-ordered batches give the same alerts.
+Input that is not time-ordered across batches (a folder of files read one after another:
+``conn.log`` of the whole day, then ``dns.log``) needs ``AnalyticsEngine(ordered=False)``:
+``feed`` then only extracts and keeps the batches' (small) views, and ``flush`` judges
+them all in time order.
 
 A record older than an already closed window (more disordered than the allowed
 lateness) is not dropped: it joins the oldest window still open for that length and is
@@ -72,6 +76,7 @@ class _TenantRuntime:
     watermark: float = -math.inf
 
     def stores(self) -> list[BaselineStore[Any]]:
+        """Every persisted baseline store of the tenant (identity, then network)."""
         return [*self.identity.stores(), *self.network.stores()]
 
 
@@ -84,9 +89,12 @@ class AnalyticsEngine:
         tenants: Iterable[TenantInfo] = (),
         assets: Mapping[str, Iterable[AssetInfo]] | None = None,
         threads: int | None = 1,
+        ordered: bool = True,
     ) -> None:
         self.settings = settings or AnalyticsSettings()
         self.extractor = Extractor(threads)
+        self.ordered = ordered
+        self._pending: dict[str, list[tuple[pa.Table, pa.Table]]] = defaultdict(list)
         self._infos: dict[str, TenantInfo] = {}
         self._assets: dict[str, list[AssetInfo]] = {}
         self._runtimes: dict[str, _TenantRuntime] = {}
@@ -135,25 +143,43 @@ class AnalyticsEngine:
     # ------------------------------------------------------------------ streaming API
 
     def feed(self, batch: pa.Table | Sequence[Event]) -> list[Alert]:
-        """Process one time-ordered batch; returns identity alerts and alerts of closed windows."""
+        """Process one time-ordered batch; returns identity alerts and alerts of closed windows.
+
+        An engine built with ``ordered=False`` (files read one after another, as ``openmdr
+        scan`` does) only extracts the batch's views here and judges everything, in time
+        order, at :meth:`flush`.
+        """
         table = as_table(batch)
         if table.num_rows == 0:
             return []
         alerts: list[Alert] = []
         for tenant, part in _split_tenants(table):
-            runtime = self._runtime(tenant)
-            alerts.extend(runtime.identity.process(self.extractor.identity(part)))
-            net = self.extractor.network(part)
-            if net.num_rows:
-                self._buffer(runtime, net)
-                newest = float(pc.max(net.column("ts")).as_py())
-                runtime.watermark = max(runtime.watermark, newest - runtime.settings.allowed_lateness_seconds)
-                alerts.extend(self._close(runtime, runtime.watermark))
+            identity, net = self.extractor.identity(part), self.extractor.network(part)
+            if not self.ordered:
+                self._runtime(tenant)
+                self._pending[tenant].append((identity, net))
+                continue
+            alerts.extend(self._process(self._runtime(tenant), identity, net))
+        return alerts
+
+    def _process(self, runtime: _TenantRuntime, identity: pa.Table, net: pa.Table) -> list[Alert]:
+        alerts = runtime.identity.process(identity)
+        if net.num_rows:
+            self._buffer(runtime, net)
+            newest = float(pc.max(net.column("ts")).as_py())
+            runtime.watermark = max(runtime.watermark, newest - runtime.settings.allowed_lateness_seconds)
+            alerts.extend(self._close(runtime, runtime.watermark))
         return alerts
 
     def flush(self) -> list[Alert]:
         """Close every open window of every tenant (end of input, or before a planned stop)."""
         alerts: list[Alert] = []
+        for tenant, parts in list(self._pending.items()):
+            identity = pa.concat_tables([i for i, _ in parts])
+            net = pa.concat_tables([n for _, n in parts])
+            identity = identity.take(pc.sort_indices(identity, [("ts", "ascending")]))
+            alerts.extend(self._process(self._runtime(tenant), identity, net))
+        self._pending.clear()
         for runtime in self._runtimes.values():
             alerts.extend(self._close(runtime, math.inf))
         return alerts

@@ -101,6 +101,11 @@ def _fld(key: str) -> str:
     return f"json_extract_string(fields, '$.\"{key}\"')"
 
 
+_LOGON_ACTIONS = (
+    "('logon','login','logged_in','authentication','auth','vpn_login','vpn-login','signin','sign_in',"
+    "'consolelogin','logon_failed','login_failed','authentication_failed','auth_failed','logon_failure')"
+)
+
 _NET_SQL = f"""
 WITH clean AS (
   SELECT * REPLACE (CASE WHEN json_valid(fields) THEN fields END AS fields) FROM batch
@@ -115,7 +120,11 @@ WITH clean AS (
     CASE
       WHEN product = 'zeek' AND service = 'conn' THEN {KIND_CONN}
       WHEN product = 'suricata' AND service IN ('flow', 'netflow') THEN {KIND_CONN}
-      WHEN source_format IN ('cef', 'leef') AND src_ip IS NOT NULL AND dst_ip IS NOT NULL THEN {KIND_CONN}
+      -- firewall traffic records; the same devices' VPN logins and tunnel events are not connections
+      WHEN source_format IN ('cef', 'leef') AND src_ip IS NOT NULL AND dst_ip IS NOT NULL
+           AND lower(COALESCE(action, '')) NOT IN {_LOGON_ACTIONS}
+           AND lower(COALESCE(action, '')) NOT LIKE '%login%'
+           AND lower(COALESCE(action, '')) NOT LIKE 'tunnel%' THEN {KIND_CONN}
       WHEN product = 'zeek' AND service = 'dns' AND domain IS NOT NULL THEN {KIND_DNS}
       WHEN product = 'zeek' AND service IN ('ssl', 'http') AND domain IS NOT NULL THEN {KIND_NAME}
       WHEN product = 'suricata' AND service IN ('tls', 'http') AND domain IS NOT NULL THEN {KIND_NAME}
@@ -159,10 +168,6 @@ WHERE kind > 0
   AND (kind IN ({KIND_DNS}, {KIND_NXDOMAIN}) OR (src_ip IS NOT NULL AND dst_ip IS NOT NULL))
 """
 
-_LOGON_ACTIONS = (
-    "('logon','login','logged_in','authentication','auth','vpn_login','vpn-login','signin','sign_in',"
-    "'consolelogin','logon_failed','login_failed','authentication_failed','auth_failed','logon_failure')"
-)
 
 #: Linux ``usermod -aG``: "add 'bob' to group 'sudo'" (and "to shadow group"); groups 1 and 2
 #: are the member and the group.

@@ -178,6 +178,7 @@ class IdentityAnalytics:
         alerts: list[Alert] = []
         tenant_profile = self.tenant_profile.profile("*")
         cols = [view.column(name).to_pylist() for name in view.schema.names]
+        by_source, by_user = self.by_source, self.by_user
         for row in zip(*cols, strict=True):
             (
                 ts,
@@ -205,7 +206,9 @@ class IdentityAnalytics:
                 if failed:
                     self._failure(ts, eid or "", src, user if valid_user else None, alerts)
                 else:
-                    self._success(ts, eid or "", src, user if valid_user else None, alerts)
+                    # most successes follow no failure at all: skip the tracker look-ups then
+                    if (src and src in by_source) or (valid_user and user in by_user):
+                        self._success(ts, eid or "", src, user if valid_user else None, alerts)
                     if kind == "logon" and valid_user:
                         self._logon(
                             tenant_profile,

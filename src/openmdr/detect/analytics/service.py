@@ -9,7 +9,9 @@ audited transaction per tenant); call it periodically and before a planned stop,
 :meth:`flush` when the open windows should count too.
 
 A tenant unknown to the state store (a capture scanned offline) is analysed with the
-default :class:`~openmdr.models.TenantInfo` and no inventory.
+default :class:`~openmdr.models.TenantInfo` and no inventory.  ``ordered=False`` is for
+input that is not time-ordered across batches (files read one after another): see
+:class:`~openmdr.detect.analytics.engine.AnalyticsEngine`.
 """
 
 from __future__ import annotations
@@ -37,10 +39,11 @@ class AnalyticsService:
         settings: AnalyticsSettings | None = None,
         actor: str = "analytics",
         threads: int | None = 1,
+        ordered: bool = True,
     ) -> None:
         self.state = state
         self.repository = BaselineRepository(state)
-        self.engine = AnalyticsEngine(settings, threads=threads)
+        self.engine = AnalyticsEngine(settings, threads=threads, ordered=ordered)
         self.actor = actor
         self._loaded: set[str] = set()
 

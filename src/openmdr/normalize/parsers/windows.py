@@ -631,6 +631,10 @@ def _event_time(fields: Mapping[str, Any]) -> datetime:
     """
     naive: datetime | None = None
     created = fields.get("TimeCreated")
+    if created is not None and not _has_zone(created) and (fields.get("@timestamp") or fields.get("UtcTime")):
+        created_naive, created = created, None  # a zone-aware time exists: try it before the naive one
+    else:
+        created_naive = None
     if created is not None:
         try:
             when = to_time(created)
@@ -649,10 +653,19 @@ def _event_time(fields: Mapping[str, Any]) -> datetime:
                 continue
     if naive is not None:
         return naive
+    if created_naive is not None:
+        try:
+            return to_time(created_naive)
+        except ParseError:
+            pass
     value = fields.get("EventTime")
     if value:
         return to_time(value)
     raise ParseError("Windows event has no usable time (System/TimeCreated, @timestamp or UtcTime)")
+
+
+#: channel -> (source_type, service), filled as channels are met.
+_CHANNEL_NAMES: dict[str | None, tuple[str, str | None]] = {}
 
 
 def build_windows_event(fields: dict[str, Any], source_format: str, message: str | None = None) -> Event:
@@ -672,13 +685,20 @@ def build_windows_event(fields: dict[str, Any], source_format: str, message: str
     if type(channel) is not str or not channel:
         channel = None
     computer = _text(fields.get("Computer"))
+    names = _CHANNEL_NAMES.get(channel)
+    if names is None:
+        names = (
+            (f"windows:{channel}", SERVICE_BY_CHANNEL.get(channel, channel.lower())) if channel else ("windows", None)
+        )
+        if len(_CHANNEL_NAMES) < 4096:
+            _CHANNEL_NAMES[channel] = names
     event = Event(
         time=time,
         source_format=source_format,
         fields=fields,
-        source_type=f"windows:{channel}" if channel else "windows",
+        source_type=names[0],
         product="windows",
-        service=SERVICE_BY_CHANNEL.get(channel, channel.lower()) if channel else None,
+        service=names[1],
         event_code=str(event_id),
         host=computer,
         message=message,
