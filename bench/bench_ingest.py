@@ -160,6 +160,9 @@ def main() -> None:
         f"baseline (read + orjson decode only): {result['baseline_decode_events_per_s']:,} events/s; "
         f"pipeline runs at {result['ratio_import_to_baseline']:.2f}x of it; peak RSS {result['peak_rss_mb']} MB"
     )
+    met = result["import_events_per_cpu_s"] >= 50_000 and report.rejected == 0
+    result["budget_met"] = met
+    print(f"budget >= 50,000 events/s per core (per CPU second of this process): {'met' if met else 'NOT met'}")
     print("RESULT " + orjson.dumps(result).decode())
 
 

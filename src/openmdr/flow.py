@@ -123,6 +123,8 @@ class DetectionFlow:
         self.stats = FlowStats()
         self._subscriptions: list[Subscription] = []
         self._lock = threading.RLock()
+        self._holding = False
+        self._held: list[pa.Table] = []
 
     # ------------------------------------------------------------------ wiring
     def attach(self) -> DetectionFlow:
@@ -142,9 +144,24 @@ class DetectionFlow:
         self._subscriptions.clear()
 
     # ------------------------------------------------------------------ stages
+    def hold(self) -> None:
+        """Micro-batching: keep stored batches until :meth:`drain` (a replay drains once per window)."""
+        self._holding = True
+
+    def drain(self) -> None:
+        """Detect over every held batch at once (one call per detector), then stop holding."""
+        with self._lock:
+            held, self._held = self._held, []
+            self._holding = False
+            if held:
+                self.on_events(pa.concat_tables(held) if len(held) > 1 else held[0])
+
     def on_events(self, table: pa.Table) -> None:
         """Detect: run every detector over a stored batch, publish the alerts."""
         with self._lock:
+            if self._holding:
+                self._held.append(table)
+                return
             self.stats.batches += 1
             self.stats.events += table.num_rows
             alerts: list[Alert] = []

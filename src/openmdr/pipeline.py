@@ -250,7 +250,7 @@ class IngestPipeline:
             report.stored += result.stored
             report.duplicates += result.duplicates
             if result.stored:
-                stored_table = result.table if getattr(result, "table", None) is not None else table
+                stored_table = result.table if result.table is not None else table
                 self.bus.publish(TOPIC_EVENTS, stored_table)
         if rejections:
             self.state.add_dead_letters(rejections)
@@ -278,7 +278,7 @@ class IngestPipeline:
                 report.reasons["no tenant or format: cannot replay"] += 1
                 continue
             payload = self.state.get_dead_letter_payload(letter.id)
-            record = RawRecord(payload, letter.format, letter.origin, getattr(letter, "context", None))
+            record = RawRecord(payload, letter.format, letter.origin, letter.context)
             result = parse_record(record, letter.tenant, self.clock())
             if isinstance(result, Rejection):
                 report.still_failing += 1

@@ -122,6 +122,7 @@ class SimulatedPeople:
     def act(self, now: datetime) -> None:
         """One round: timers, acknowledgements, approvals, confirmations (in that order)."""
         response, cases = self.platform.response, self.platform.cases
+        self.platform.flow.drain()  # the window's batches of every tenant, detected together
         response.tick(now)
         for name, info in self.tenants.items():
             for case in cases.list(name, open_only=True, limit=1000):
@@ -218,7 +219,13 @@ def run_story(
 
     mark = time.perf_counter()
     announce("replaying the week through ingest -> detection -> cases -> response at an accelerated clock")
-    report = replay(platform.pipeline, parsed, clock, config.window, on_window=people.act, on_progress=progress)
+    def window_done(now: datetime) -> None:
+        people.act(now)
+        platform.flow.hold()
+
+    platform.flow.hold()
+    report = replay(platform.pipeline, parsed, clock, config.window, on_window=window_done, on_progress=progress)
+    platform.flow.drain()
     platform.flow.flush()
     for _ in range(6):  # let the last approvals, confirmations and retro-hunts play out
         clock.advance_to(clock.now + config.window)

@@ -223,3 +223,28 @@ def test_domain_matcher() -> None:
     assert not allow("badexample.com") and not allow("example.co")
     assert allow.any(["evil.net", "cdn.example.com"]) and not allow.any([])
     assert not DomainMatcher([]).any(["example.com"])
+
+
+def test_host_address_fast_path_agrees_with_ipaddress() -> None:
+    import ipaddress
+    import random
+
+    from openmdr.detect.analytics.frame import is_host_address
+
+    def reference(ip: str) -> bool:
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        if addr.is_multicast or addr.is_unspecified or addr.is_loopback:
+            return False
+        return not (addr.version == 4 and str(addr).endswith(".255"))
+
+    rng = random.Random(3)
+    firsts = (0, 1, 10, 127, 192, 224, 239, 240, 255)
+    ips = [
+        f"{rng.choice(firsts)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.choice((0, 1, 255, 77))}"
+        for _ in range(2000)
+    ]
+    ips += ["0.0.0.0", "255.255.255.255", "01.2.3.4", "1.2.3.256", "::1", "fe80::1", "ff02::1", "x", ""]
+    assert [is_host_address(ip) for ip in ips] == [reference(ip) for ip in ips]

@@ -235,6 +235,9 @@ ROUTES: dict[tuple[str, str], AttackBuilder] = {
     ("POST", "/api/v1/tenants/{tenant}/actions/{action_id}/rollback"): lambda w: _action_attacks(
         "POST", "/rollback", {}
     ),
+    ("GET", "/api/v1/tenants/{tenant}/cases/{case_id}/response-plan"): lambda w: _case_attacks(
+        w, "GET", "/response-plan"
+    ),
     ("GET", "/api/v1/tenants/{tenant}/response-policy"): lambda w: [
         Attack("GET", f"/api/v1/tenants/{B}/response-policy")
     ],
@@ -318,7 +321,12 @@ def bravo_snapshot(w: World) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def judge(who: str, attack: Attack, status: int, text: str, anonymous: bool) -> str | None:
+def bravo_markers(w: World) -> tuple[str, ...]:
+    """Everything that identifies bravo's data: the fixed markers and bravo's case, alert and indicator ids."""
+    return (*MARKERS, *w.cases[B], *w.alerts[B], w.indicators[B], "act-bravo")
+
+
+def judge(who: str, attack: Attack, status: int, text: str, anonymous: bool, markers: tuple[str, ...]) -> str | None:
     """The violation this answer is, if any."""
     ok = 200 <= status < 300
     if anonymous and status != 401:
@@ -327,7 +335,7 @@ def judge(who: str, attack: Attack, status: int, text: str, anonymous: bool) -> 
         return f"{who} {attack.method} {attack.url}: {status} (not refused)"
     if not ok and status not in (400, 401, 403, 404):
         return f"{who} {attack.method} {attack.url}: unexpected {status}"
-    if ok and any(m in text for m in MARKERS):
+    if ok and any(m in text for m in markers):
         return f"{who} {attack.method} {attack.url}: bravo data in the answer"
     return None
 
@@ -335,6 +343,7 @@ def judge(who: str, attack: Attack, status: int, text: str, anonymous: bool) -> 
 async def _run_attacks(app: FastAPI, world: World) -> tuple[int, list[str]]:
     """Every attack of every attacker (and anonymously) in one event loop, straight into the ASGI app."""
     attempts, violations = 0, []
+    markers = bravo_markers(world)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         for attacker in [*ATTACKERS, None]:
@@ -343,9 +352,8 @@ async def _run_attacks(app: FastAPI, world: World) -> tuple[int, list[str]]:
                 for attack in build(world):
                     attempts += 1
                     response = await client.request(attack.method, attack.url, json=attack.body, headers=headers)
-                    found = judge(
-                        attacker or "anonymous", attack, response.status_code, response.text, attacker is None
-                    )
+                    who, anonymous = attacker or "anonymous", attacker is None
+                    found = judge(who, attack, response.status_code, response.text, anonymous, markers)
                     if found:
                         violations.append(found)
     return attempts, violations
@@ -386,13 +394,14 @@ def _bravo_reads_its_own(client: TestClient, world: World) -> None:
         case = world.cases[B][0]
         paths = ("assets", "assets/host-bravo", "ingest-tokens", "users", f"dead-letters/{_letter(world)}/payload",
                  "audit/export", "cases", f"cases/{case}", f"cases/{case}/timeline", f"cases/{case}/alerts", "alerts",
-                 f"alerts/{world.alerts[B][0]}", "actions", "actions/act-bravo", "rules/overrides", "indicators",
+                 f"alerts/{world.alerts[B][0]}", "actions", "actions/act-bravo", f"cases/{case}/response-plan",
+                 "rules/overrides", "indicators",
                  f"indicators/{world.indicators[B]}")  # fmt: skip
         for path in paths:
             url = f"/api/v1/tenants/{B}/{path}"
             response = client.get(url, headers=headers)
             assert response.status_code == 200, (reader, url, response.text)
-            assert any(m in response.text for m in MARKERS), (reader, url)
+            assert any(m in response.text for m in (*MARKERS, case)), (reader, url)
         rows = client.post(f"/api/v1/tenants/{B}/events/query", json={"sql": "SELECT message FROM events"},
                            headers=headers).json()["rows"]  # fmt: skip
         assert {"message": "marker-bravo"} in rows

@@ -215,3 +215,22 @@ def test_merge_and_split_never_lose_or_duplicate_an_alert(specs, data):
             members = [a for ids_ in core.cases(t).values() for a in ids_]
             assert len(members) == len(set(members)), "an alert is in two cases"
             assert set(members) == expected[t], "an alert was lost or leaked across tenants"
+
+
+def test_a_fan_out_alert_listing_many_hosts_does_not_glue_them_together():
+    core = Correlator()
+    a = core.process(alert("a", 0, host="srv1"))
+    b = core.process(alert("b", 1, host="srv2"))
+    fan = core.process(
+        alert(
+            "fan",
+            2,
+            source="analytics:lateral_movement",
+            src_ip="10.9.9.9",
+            host=["srv1", "srv2", "srv3", "srv4", "srv5"],
+        )
+    )
+    assert [c.kind for c in fan] == ["opened"]
+    assert a[0].case_id != b[0].case_id != fan[0].case_id
+    pair = core.process(alert("pair", 3, host=["srv1", "srv9"]))
+    assert pair[0].case_id == a[0].case_id  # two values still count fully

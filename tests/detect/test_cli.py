@@ -138,3 +138,21 @@ def test_rules_install_dir_zip_url_and_versions(runner: CliRunner, tmp_path: Pat
     assert runner.invoke(app, ["rules", "activate", "1"]).exit_code == 0
     missing = runner.invoke(app, ["rules", "install", f"{base}/nope.zip"])
     assert missing.exit_code == 2 and "404" in missing.output
+
+
+def test_rules_override_commands(runner: CliRunner, tmp_path: Path) -> None:
+    created = runner.invoke(app, ["tenants", "add", "acme"])
+    assert created.exit_code == 0, created.output
+    assert runner.invoke(app, ["rules", "disable", RULE_ID, "--tenant", "acme"]).exit_code == 0
+    assert runner.invoke(app, ["rules", "severity", RULE_ID, "critical", "--tenant", "acme"]).exit_code == 0
+    bad = runner.invoke(app, ["rules", "severity", RULE_ID, "urgent", "--tenant", "acme"])
+    assert bad.exit_code == 2 and "severity" in bad.output
+    flt = tmp_path / "exception.yml"
+    flt.write_text(f"title: lab host\nfilter:\n  rules: [{RULE_ID}]\n  s: {{Computer: lab1}}\n  condition: not s\n")
+    added = runner.invoke(app, ["rules", "exception-add", str(flt), "--tenant", "acme"])
+    assert added.exit_code == 0, added.output
+    listed = runner.invoke(app, ["rules", "exception-list", "--tenant", "acme"])
+    assert "lab host" in listed.output
+    assert runner.invoke(app, ["rules", "exception-remove", "1", "--tenant", "acme"]).exit_code == 0
+    assert runner.invoke(app, ["rules", "exception-remove", "1", "--tenant", "acme"]).exit_code == 2
+    assert runner.invoke(app, ["rules", "disable", RULE_ID, "--tenant", "nobody"]).exit_code == 2

@@ -160,3 +160,35 @@ def test_c2_address_appears_only_in_labelled_records(week: Manifest, labels: lis
             for number, _off, line in _records(week.out, tenant, rel):
                 if c2.encode() in line:
                     assert (rel, number) in labelled, f"{tenant}/{rel}:{number} contacts the C2 unlabelled"
+
+
+def test_contractor_account_is_dormant_before_the_chain(week: Manifest, labels: list[dict[str, Any]]) -> None:
+    chain = next(c for c in labels if c["id"] == "acme-dormant-contractor")
+    first = _time(chain["first_event"])
+    for rel in ("windows/security.jsonl", "windows/sysmon.jsonl", "firewall/fortigate.cef", "linux/auth.log"):
+        for _number, _off, line in _records(week.out, "acme", rel):
+            if b"ext.pnowak" in line:
+                assert _line_time(rel, line) >= first, f"{rel}: the contractor was active before the chain"
+
+
+def test_background_has_the_near_misses(week: Manifest) -> None:
+    """Admin PowerShell in working hours, a business trip abroad over the VPN, a new hire's account."""
+    zone = ZoneInfo("Europe/Berlin")
+    admin_ps = 0
+    for _number, _off, line in _records(week.out, "acme", "windows/sysmon.jsonl"):
+        fields = _flat(line)
+        admin = str(fields.get("User", "")).startswith("ACME\\adm-")
+        if admin and fields.get("Image", "").endswith("\\powershell.exe"):
+            local = _line_time("windows/sysmon.jsonl", line).astimezone(zone)
+            assert local.weekday() < 5 and 7 <= local.hour < 19
+            assert " -enc" not in fields["CommandLine"].lower()
+            admin_ps += 1
+    assert admin_ps >= 3
+    manifest = orjson.loads((week.out / "manifest.json").read_bytes())
+    assert manifest["total_records"] == week.total_records
+    cef = (week.out / "acme" / "firewall" / "fortigate.cef").read_text()
+    vpn_sources = {part[4:] for line in cef.splitlines() if "act=authentication" in line
+                   for part in line.split(" ") if part.startswith("src=")}  # fmt: skip
+    assert len(vpn_sources) >= 4, "home offices, a hotel abroad and the attacker"
+    security = (week.out / "acme" / "windows" / "security.jsonl").read_text()
+    assert '"EventID":4720' in security and '"TargetUserName":"GRP-Sales"' in security

@@ -47,9 +47,9 @@ def test_tenant_scope_is_enforced_in_the_store(intel: IntelStore) -> None:
     with pytest.raises(NotFoundError):
         intel.get_indicator(own.id, "globex")  # the id is known, the scope is not
     with pytest.raises(NotFoundError):
-        intel.delete_indicator(own.id, "t", "globex")
-    intel.delete_indicator(own.id, "t", "acme")
-    assert {i.value for i in intel.list_indicators("acme")} == {"203.0.113.6"}
+        intel.retire_indicator(own.id, "t", "globex")
+    intel.retire_indicator(own.id, "t", "acme", now=NOW)
+    assert {i.value for i in intel.list_indicators("acme", active_at=NOW)} == {"203.0.113.6"}
 
 
 def test_allow_listed_values_are_refused_and_reported(intel: IntelStore) -> None:
@@ -107,6 +107,24 @@ def test_matcher_from_store_refreshes_when_indicators_change(intel: IntelStore) 
     intel.add_allow("ip", "203.0.113.7", "t", "false positive")
     assert matcher.refresh() is True
     assert sorted(a.evidence[0] for a in matcher.match(batch)) == ["b", "d"]
+
+
+def test_refresh_loads_only_the_changes_and_retired_indicators_stop_matching(intel: IntelStore) -> None:
+    clock = Clock()
+    base = [Indicator("ip", f"203.0.113.{n}", confidence=40) for n in range(1, 50)]
+    intel.upsert_indicators(base, "t")
+    matcher = IndicatorMatcher.from_store(intel, clock)
+    batch = table(event("a", dst_ip="203.0.113.1"), event("b", tenant="globex", dst_ip="203.0.113.2"),
+                  event("c", domain="x.new.example"))  # fmt: skip
+    intel.upsert_indicators([Indicator("ip", "203.0.113.1", confidence=90), Indicator("domain", "new.example")], "t")
+    intel.retire_indicator(base[1].id, "t", now=NOW - timedelta(seconds=1))
+    assert matcher.refresh() is True
+    assert len(matcher._state.layers) == 2  # a delta layer, not a rebuild
+    alerts = {a.evidence[0]: a for a in matcher.match(batch)}
+    assert sorted(alerts) == ["a", "c"]  # the retired address no longer matches
+    assert alerts["a"].details["indicator"]["confidence"] == 90  # the new version, once
+    assert len(matcher) == 49 - 1 + 1
+    assert matcher.refresh() is False
 
 
 def test_expired_indicators_are_not_loaded(intel: IntelStore) -> None:

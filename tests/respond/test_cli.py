@@ -10,6 +10,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from openmdr.cli import common
 from openmdr.cli.common import UserError
 from openmdr.cli.main import app
 from openmdr.models import AssetInfo
@@ -30,8 +31,6 @@ def _case_file(path: Path, case: object) -> Path:
 
 @pytest.fixture()
 def cli(tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch):
-    from openmdr.cli import common
-
     monkeypatch.setattr(common.console, "width", 250)  # rich tables wrap at the terminal width otherwise
     receiver.secret = b"cli-edr-secret"
     monkeypatch.setenv("ACME_EDR_SECRET", receiver.secret.decode())

@@ -97,3 +97,32 @@ def test_bad_playbooks_are_reported_with_every_problem() -> None:
                             ("c.yml", "name: c\nsteps:\n  - notify: soc\n")])  # fmt: skip
     assert [p.name for p in books.playbooks] == ["c"]
     assert [e.source for e in books.problems] == ["a.yml", "b.yml"]
+
+
+def test_invalid_targets_are_skipped_with_their_reason_never_published() -> None:
+    case = c2_case(ACME_NIGHT)
+    case.observables = [
+        Observable("host", "BER-WS-007", True),
+        Observable("ip", "45.153.160.140\n0.0.0.0/0", False),
+        Observable("ip", "not-an-ip", False),
+        Observable("domain", "evil..example", False),
+        Observable("domain", "ok.example.net", False),
+    ]
+    plan = build_plan(case, builtin_playbooks().matching(case, 0.9), default_policy(), 0, ACME,
+                      AssetIndex(ACME_ASSETS), ACME_NIGHT, 0.9)  # fmt: skip
+    skipped = sorted(i.skipped or "" for i in plan.items if i.skipped)
+    assert len(skipped) == 3 and all(s.startswith("invalid ") for s in skipped)
+    assert {(i.kind, i.target) for i in plan.actions} == {("isolate_host", "BER-WS-007"),
+                                                         ("block_domain", "ok.example.net")}  # fmt: skip
+
+
+def test_blast_radius_limit_asks_before_isolating_many_hosts_of_one_case() -> None:
+    hosts = [f"BER-WS-{i:03d}" for i in range(8)]
+    case = c2_case(ACME_NIGHT)
+    case.observables = [Observable("host", h, True) for h in hosts]
+    assets = AssetIndex([AssetInfo(h, asset_class="workstation", criticality="low", has_edr=True) for h in hosts])
+    plan = build_plan(case, builtin_playbooks().matching(case, 0.9), default_policy(), 0, ACME, assets,
+                      ACME_NIGHT, 0.9)  # fmt: skip
+    verdicts = [i.decision.verdict for i in plan.actions if i.decision]
+    assert verdicts == ["run"] * 5 + ["approve"] * 3
+    assert "blast-radius" in (plan.actions[-1].decision.reason if plan.actions[-1].decision else "")

@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+from openmdr.models import Alert, AssetInfo, Observable
 from openmdr.models.action import ActionRecord
 from openmdr.respond.clock import ManualClock
 from openmdr.respond.connectors.base import ConnectorRegistry, RetryPolicy
@@ -303,3 +304,43 @@ def test_concurrent_approvals_are_both_counted(
     assert final.status == "executed" and sorted(final.approvals) == ["alice", "bob"]
     assert sorted(r.status for r in results.values()) == ["awaiting_approval", "executed"]
     assert sum(1 for r in receiver.requests if r.event == "edr.isolate_host") == 1
+
+
+def test_a_host_without_edr_agent_fails_clearly_and_is_not_contained(
+    sqlite_tenants: StateStore, receiver: Receiver, clock: ManualClock
+) -> None:
+    sqlite_tenants.upsert_assets("acme", [AssetInfo("ACME-ERP-OLD", ("10.10.0.50",), asset_class="workstation",
+                                                    criticality="high", has_edr=False)], "test")  # fmt: skip
+    svc, _, contained = service(sqlite_tenants, receiver, clock)
+    result = svc.on_case(c2_case(clock(), host="ACME-ERP-OLD", case_id="case-old"))
+    isolate = by_kind(result.actions)[("isolate_host", "ACME-ERP-OLD")]
+    assert isolate.status == "failed" and "no EDR agent" in (isolate.error or "")
+    assert not result.contained and contained == []
+    assert not any(r.payload.get("operation") for r in receiver.requests)
+
+
+def test_confidence_comes_from_the_cases_alerts(
+    sqlite_tenants: StateStore, receiver: Receiver, clock: ManualClock
+) -> None:
+    sure = Alert("acme", "r1", "LSASS read", "critical", "sigma", clock(), clock(), confidence=0.95)
+    asked: list[tuple[str, str]] = []
+    svc, _, _ = service(sqlite_tenants, receiver, clock, alerts_for=lambda t, c: asked.append((t, c)) or [sure])
+    plan = svc.plan(credential_case(clock()))
+    assert asked == [("acme", "case-cred")] and plan.confidence == 0.95
+    verdicts = {(i.kind, i.target): i.decision.verdict for i in plan.actions if i.decision}
+    assert verdicts[("disable_account", "l.mueller")] == "run"  # 3 a.m., confident: inside authority
+    unsure, _, _ = service(sqlite_tenants, receiver, clock)
+    assert unsure.plan(credential_case(clock())).confidence == 0.7  # no alerts: the default
+
+
+def test_invalid_targets_are_reported_once_and_never_reach_a_connector(
+    sqlite_tenants: StateStore, receiver: Receiver, clock: ManualClock
+) -> None:
+    svc, _, _ = service(sqlite_tenants, receiver, clock)
+    case = c2_case(clock())
+    case.observables.append(Observable("ip", "45.153.160.141\n0.0.0.0/0", False))
+    for _ in range(2):
+        svc.on_case(case)
+    invalid = [r for r in sqlite_tenants.list_audit("acme", limit=1000) if r.action == "response.target.invalid"]
+    assert len(invalid) == 1 and "whitespace" in invalid[0].details["reason"]
+    assert {e.value for e in svc.store.list_blocks("acme", "ip")} == {"45.153.160.140"}

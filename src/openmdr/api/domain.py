@@ -165,6 +165,15 @@ class ResponseWork:
         require(principal, "response:act", tenant)
         return self.response.rollback(tenant, action_id, principal.name, reason)
 
+    def plan(self, principal: Principal, tenant: str, case_id: str, cases: CaseService) -> Any:
+        """What would run for the case now under the tenant's policy, and why (changes nothing)."""
+        require(principal, "response:read", tenant)
+        require(principal, "case:read", tenant)
+        case = cases.get(tenant, case_id)
+        if case is None:
+            raise NotFoundError(f"tenant {tenant!r} has no case {case_id!r}")
+        return self.response.plan(case, cases.alerts(tenant, case_id))
+
     def policy(self, principal: Principal, tenant: str) -> PolicyVersion:
         """The tenant's current authority policy."""
         require(principal, "response:read", tenant)

@@ -220,6 +220,31 @@ class ActionOut(_FromAttrs):
     dry_run: bool
 
 
+class PlanOut(BaseModel):
+    """What would run for a case now and why: the playbooks and each step's decision under the policy."""
+
+    tenant: str
+    case_id: str
+    policy_version: int
+    at: datetime
+    confidence: float
+    working_time: bool
+    playbooks: list[str]
+    items: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, plan: Any) -> PlanOut:
+        """From a response plan (items as plain data)."""
+        import dataclasses
+
+        from openmdr.api.services import json_value
+
+        items = [json_value(dataclasses.asdict(i)) for i in plan.items]
+        return cls(tenant=plan.tenant, case_id=plan.case_id, policy_version=plan.policy_version, at=plan.at,
+                   confidence=plan.confidence, working_time=plan.working_time, playbooks=list(plan.playbooks),
+                   items=items)  # fmt: skip
+
+
 class PolicyOut(BaseModel):
     """A version of a tenant's delegated-authority policy."""
 

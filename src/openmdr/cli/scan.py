@@ -44,6 +44,8 @@ class ScanReport:
     by_rule: Counter[str] = field(default_factory=Counter)
     by_source: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    compile_seconds: float = 0.0
+    rules: int = 0
 
 
 def _reason_key(reason: str) -> str:
@@ -90,7 +92,9 @@ def run_scan(
         raise UserError(f"nothing to read at {' '.join(paths)}")
     report = ScanReport(files=len(sources))
     engine = Engine(cache_dir=cache_dir)
-    engine.compile(library)
+    ruleset = engine.compile(library)
+    report.rules = ruleset.stats.rules + ruleset.stats.correlation_rules
+    report.compile_seconds = ruleset.stats.seconds
     behaviour = None
     if analytics:
         from openmdr.detect.analytics import AnalyticsEngine
@@ -131,10 +135,12 @@ def run_scan(
 
 def print_scan_report(report: ScanReport) -> None:
     """The summary a person reads after a scan."""
-    rate = report.events / report.seconds if report.seconds else 0.0
+    scanning = report.seconds - report.compile_seconds
+    rate = report.events / scanning if scanning > 0 else 0.0
     console.print(
         f"[bold]scan[/]: {report.files:,} files, {report.records:,} records = {report.events:,} events "
-        f"+ {report.failed:,} unparsed; {report.alerts:,} alerts in {report.seconds:.1f}s ({rate:,.0f} events/s)"
+        f"+ {report.failed:,} unparsed; {report.alerts:,} alerts; {report.rules:,} rules compiled in "
+        f"{report.compile_seconds:.1f}s, scanned in {scanning:.1f}s ({rate:,.0f} events/s)"
     )
     for reason, n in report.failure_reasons.most_common(10):
         console.print(f"  [red]unparsed {n:,}[/]: {reason}")

@@ -26,8 +26,8 @@ from openmdr.correlate.triage import Suppression, first_match, internal_checker,
 from openmdr.models.alert import SEVERITIES, Alert
 from openmdr.models.case import CASE_STATUSES, RESOLUTIONS, Case, CaseNote
 from openmdr.models.record import Rejection
-from openmdr.store.alerts import AlertStore, StoredAlert, alert_row, alerts
-from openmdr.store.cases import CaseStore, case_alerts, case_notes, case_values, row_case
+from openmdr.store.alerts import AlertStore, StoredAlert, alert_row
+from openmdr.store.cases import CaseStore, case_alerts, case_notes, case_values, cases, row_case
 from openmdr.store.errors import ConflictError, NotFoundError, ValidationError
 from openmdr.store.schema import assets, tenants
 from openmdr.store.state import StateStore
@@ -329,9 +329,7 @@ class CaseService:
             return
         self.core.forget(tenant)
         self.core.set_context(tenant, self._tenant_context(conn, tenant))
-        newest = conn.execute(
-            sa.select(sa.func.max(alerts.c.last_seen)).where(alerts.c.tenant == tenant, alerts.c.status == "active")
-        ).scalar()
+        newest = conn.execute(sa.select(sa.func.max(cases.c.last_event_at)).where(cases.c.tenant == tenant)).scalar()
         if newest is not None:
             newest = newest if newest.tzinfo else newest.replace(tzinfo=UTC)
             since = newest - timedelta(seconds=self.core.config.horizon)

@@ -41,9 +41,6 @@ from openmdr.detect.text import (
 )
 
 _CASELESS = hyperscan.HS_FLAG_CASELESS
-_SIMPLE = frozenset({str, int})
-_STR_ONLY = {str}
-_SIMPLE_OR_NONE = frozenset({str, int, type(None)})
 
 
 # ---------------------------------------------------------------------------------------
@@ -145,57 +142,30 @@ class Column:
 
     @classmethod
     def of_rows(cls, fields: Sequence[Mapping[str, Any]]) -> Column:
-        """Keyword column: every field value of each row, one chunk per value.
-
-        Chunks are laid out field by field (not row by row) so that each field's values
-        are gathered and converted by C-level ``map`` calls; ``chunk_rows`` maps every
-        chunk back to its row.  A keyword test holds for a row when any chunk of the row
-        matches, whatever the order of the chunks, and a match never spans two chunks.
-        """
-        keys: dict[str, None] = {}
-        for fd in fields:
-            keys.update(dict.fromkeys(fd))
-        n = len(fields)
+        """Keyword column: every field value of each row (one chunk per value)."""
         texts: list[str] = []
-        row_parts: list[np.ndarray] = []
-        all_rows = np.arange(n, dtype=np.int64)
-        for key in keys:
-            try:
-                vals = list(map(dict.get, fields, repeat(key)))  # type: ignore[arg-type]
-            except TypeError:  # mappings that are not dicts
-                vals = [fd.get(key) for fd in fields]
-            types = set(map(type, vals))
-            if types <= _SIMPLE:
-                texts.extend(vals if types == _STR_ONLY else map(str, vals))
-                row_parts.append(all_rows)
-                continue
-            if types <= _SIMPLE_OR_NONE:
-                present_rows = [i for i, v in enumerate(vals) if v is not None]
-                present = [vals[i] for i in present_rows]
-                texts.extend(present if str in types and int not in types else map(str, present))
-                row_parts.append(np.asarray(present_rows, dtype=np.int64))
-                continue
-            rows: list[int] = []
-            for i, v in enumerate(vals):
-                if v is None:
-                    continue
-                cls_ = v.__class__
-                if cls_ is str:
-                    texts.append(v)
-                    rows.append(i)
-                elif cls_ is int:
-                    texts.append(str(v))
-                    rows.append(i)
-                else:
-                    items = value_texts(v)
-                    texts.extend(items)
-                    rows.extend([i] * len(items))
-            row_parts.append(np.asarray(rows, dtype=np.int64))
-        chunk_rows = np.concatenate(row_parts) if row_parts else np.zeros(0, dtype=np.int64)
-        col = cls([list(fd.values()) for fd in fields], [], chunk_rows)
-        col.count = len(texts)
+        counts: list[int] = []
+        rows_values: list[Any] = []
+        simple = frozenset((str, int))
+        for fd in fields:
+            vals = list(fd.values())
+            if not simple.issuperset(map(type, vals)):
+                flat: list[Any] = []
+                for v in vals:
+                    vcls = v.__class__
+                    if vcls is str or vcls is int:
+                        flat.append(v)
+                    elif v is not None:
+                        flat.extend(value_texts(v))
+                vals = flat
+            texts.append("\x00".join(map(str, vals)))
+            counts.append(max(len(vals), 1))
+            rows_values.append(vals)
+        chunk_rows = np.repeat(np.arange(len(fields), dtype=np.int64), counts)
+        col = cls(rows_values, [], chunk_rows)
+        col.count = int(chunk_rows.shape[0])
         if texts:
-            col._frame(texts)
+            col._frame_joined("\x00".join(texts), col.count)
         return col
 
     def _frame(self, texts: list[str]) -> None:

@@ -86,7 +86,7 @@ class Manifest:
     counts: dict[str, dict[str, int]]
     chains: list[dict[str, Any]]
     indicators: dict[str, str]
-    shadow_it: dict[str, list[str]]
+    shadow_it: dict[str, list[dict[str, str]]]
     seconds: float = 0.0
     skipped_chains: list[str] = field(default_factory=list)
 
@@ -144,11 +144,11 @@ def generate(out: Path, config: GeneratorConfig | None = None) -> Manifest:
     (out / "tenants.json").write_bytes(
         orjson.dumps([w.tenant_record() for w in worlds], option=orjson.OPT_INDENT_2) + b"\n"
     )
-    shadow: dict[str, list[str]] = {}
+    shadow: dict[str, list[dict[str, str]]] = {}
     for world in worlds:
         (out / world.name).mkdir(parents=True, exist_ok=True)
         (out / world.name / "assets.csv").write_text(assets_csv(world), encoding="utf-8")
-        shadow[world.name] = [h.name for h in world.hosts if not h.inventoried]
+        shadow[world.name] = [{"name": h.name, "ip": h.ip} for h in world.hosts if not h.inventoried]
     manifest = Manifest(
         out=out,
         config=config,
@@ -182,6 +182,7 @@ def _attack_chains(
     last_day = config.start + timedelta(days=config.days - 1)
 
     def has_day(weekday: int) -> bool:
+        """Whether the first ``weekday`` (0 = Monday) on or after the start is inside the run."""
         day = config.start + timedelta(days=(weekday - config.start.weekday()) % 7)
         return day <= last_day
 
@@ -256,8 +257,8 @@ def _label(chain: Chain, output: TenantOutput) -> dict[str, Any]:
                 ],
             }
         )
-    first = min(orjson_time(s["start"]) for s in steps)
-    last = max(orjson_time(s["end"]) for s in steps)
+    times = [us for step in chain.steps for _rel, _line, _off, us in output.located[step.id]]
+    first, last = min(times), max(times)
     rules: list[str] = []
     analytics: list[str] = []
     techniques: list[str] = []
@@ -284,14 +285,6 @@ def _label(chain: Chain, output: TenantOutput) -> dict[str, Any]:
         "related": chain.related,
         "steps": steps,
     }
-
-
-def orjson_time(text: str) -> int:
-    """Microseconds since the epoch of an ``iso_z`` text (inverse of :func:`~openmdr.generator.clock.iso_z`)."""
-    from datetime import datetime
-
-    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return int(dt.timestamp()) * 1_000_000 + dt.microsecond
 
 
 def telemetry_paths(out: Path, tenant: str) -> list[Path]:

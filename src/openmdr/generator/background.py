@@ -18,7 +18,7 @@ import random
 from datetime import date, timedelta
 
 from openmdr.generator.clock import HOUR, MINUTE, SECOND
-from openmdr.generator.telemetry import SYSTEM, Proc, Session, Telemetry
+from openmdr.generator.telemetry import SYSTEM, Proc, Telemetry
 from openmdr.generator.world import HTTP_SITES, Host, Site, TenantWorld, User, rng_for
 
 _BROWSER = {
@@ -660,11 +660,13 @@ class Background:
                     **base,
                 },
             )
-            for k, (group, rid) in enumerate((("GRP-Sales", 1301), ("VPN-Users", 1302))):
+            # Two global groups (4728) and the domain-local group of the sales share (4732).
+            groups = (("GRP-Sales", 1301, 4728), ("VPN-Users", 1302, 4728), ("DL-Share-Sales-RW", 1303, 4732))
+            for k, (group, rid, event_id) in enumerate(groups):
                 tel.out.security(
                     t + (5 + k) * SECOND,
                     dc.fqdn,
-                    4728,
+                    event_id,
                     {
                         "MemberName": f"CN={new.display_name},OU=Users,DC={self.world.profile.ad_domain.replace('.', ',DC=')}",  # noqa: E501
                         "MemberSid": new.sid,
@@ -718,8 +720,3 @@ def _machine_user(world: TenantWorld, host: Host) -> User:
         home_country=world.profile.country,
         hours=(0.0, 24.0),
     )
-
-
-def session_for(tel: Telemetry, user: User) -> Session:
-    """A session value for processes of ``user`` started outside a logged logon (cached credentials)."""
-    return Session(tel.new_logon_id(), "{00000000-0000-0000-0000-000000000000}", tel.account(user))

@@ -232,7 +232,7 @@ class TenantOutput:
     located: dict[str, list[tuple[str, int, int, int]]] = field(default_factory=dict)
     _seq: int = 0
 
-    def _next(self, mark: str | None, key: str) -> int:
+    def _next(self) -> int:
         self._seq += 1
         return self._seq
 
@@ -247,7 +247,7 @@ class TenantOutput:
         mark: str | None = None,
     ) -> None:
         """Append a Security-log event (``data`` is its EventData in Windows' own order)."""
-        seq = self._next(mark, "security")
+        seq = self._next()
         keywords = AUDIT_FAILURE if failure else AUDIT_SUCCESS
         self.windows["security"].append(
             WinRecord(us, seq, SECURITY_CHANNEL, computer, event_id, data, keywords, 636, 700 + seq % 900, mark)
@@ -255,7 +255,7 @@ class TenantOutput:
 
     def sysmon(self, us: int, computer: str, event_id: int, data: dict[str, Any], *, mark: str | None = None) -> None:
         """Append a Sysmon event (``data`` starts with RuleName/UtcTime as Sysmon writes it)."""
-        seq = self._next(mark, "sysmon")
+        seq = self._next()
         self.windows["sysmon"].append(
             WinRecord(
                 us, seq, SYSMON_CHANNEL, computer, event_id, data, "0x8000000000000000", 3012, 4000 + seq % 97, mark
@@ -264,7 +264,7 @@ class TenantOutput:
 
     def line(self, key: str, us: int, text: str, mark: str | None = None) -> None:
         """Append one text record (syslog, CEF or a Zeek TSV row) to the file named by ``key``."""
-        seq = self._next(mark, key)
+        seq = self._next()
         self.lines.setdefault(key, []).append((us, seq, text, mark))
 
     def zeek(self, path: str, us: int, values: tuple[Any, ...], mark: str | None = None) -> None:

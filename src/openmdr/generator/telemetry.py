@@ -15,7 +15,7 @@ import random
 import string
 from dataclasses import dataclass
 
-from openmdr.generator.clock import SECOND, LocalClock, iso_z, sysmon_utc
+from openmdr.generator.clock import SECOND, LocalClock, sysmon_utc
 from openmdr.generator.emit import TenantOutput, cef_escape_value
 from openmdr.generator.world import Host, Site, TenantWorld, User, stable_hex
 
@@ -1289,8 +1289,3 @@ class Telemetry:
             "pam_unix(cron:session): session closed for user root",
             facility=10,
         )
-
-
-def utc_text(us: int) -> str:
-    """ISO 8601 UTC text of a timestamp (for labels)."""
-    return iso_z(us)

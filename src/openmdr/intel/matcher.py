@@ -31,7 +31,7 @@ from openmdr.models.alert import Alert
 from openmdr.models.indicator import HALF_LIFE_DAYS, INDICATOR_TYPES, TLP_LEVELS, Indicator
 
 if TYPE_CHECKING:
-    from openmdr.store.intel import AllowEntry, IntelStore
+    from openmdr.store.intel import AllowEntry, IntelStore, MatchingColumns
 
 #: ``Alert.source`` of every indicator alert.
 ALERT_SOURCE = "ioc"
@@ -248,9 +248,14 @@ class _Indexes:
 
 @dataclass(slots=True)
 class _State:
-    """One immutable generation of the matcher (swapped whole on refresh)."""
+    """One immutable generation of the matcher (swapped whole on refresh).
 
-    indexes: _Indexes
+    ``layers`` are index structures with the member offset they start at: the full build,
+    then small deltas appended by :meth:`IndicatorMatcher.refresh`.  A member replaced by a
+    later delta (same indicator id, changed) is switched off in ``active``.
+    """
+
+    layers: list[tuple[_Indexes, int]]
     ids: list[str]
     types: np.ndarray
     values: list[str]
@@ -259,18 +264,35 @@ class _State:
     tlp: np.ndarray
     last_seen: np.ndarray  # µs since epoch (0: unknown)
     expires: np.ndarray  # µs since epoch (max: never)
+    active: np.ndarray
     allow: _Indexes
     allow_tenant_codes: np.ndarray
     tenant_names: dict[str, int]
-    version: Any = None
+    revision: int = -1
+    allow_revision: int = -1
+    member_of: dict[str, int] | None = None
+
+
+#: Deltas kept as separate layers before a refresh rebuilds everything in one.
+MAX_LAYERS = 8
+#: A delta larger than this (or than 5 % of the indicators) triggers a full rebuild instead.
+MAX_DELTA = 20_000
+
+
+def _tenant_codes(names: dict[str, int], tenants: Sequence[str | None]) -> np.ndarray:
+    for t in tenants:
+        if t and t not in names:
+            names[t] = len(names)
+    return np.array([names[t] if t else -1 for t in tenants], dtype=np.int32)
 
 
 class IndicatorMatcher:
     """Matches event batches against every active indicator and emits ``ioc`` alerts.
 
-    Build it with :meth:`from_store` (the service: refresh with :meth:`refresh` when
-    indicators change, e.g. on a ``TOPIC_INDICATORS`` message) or from indicators directly.
-    ``min_confidence`` drops hits of indicators whose aged confidence fell below it.
+    Build it with :meth:`from_store` (the service: call :meth:`refresh` before a batch; it
+    costs one primary-key read when nothing changed and loads only what changed otherwise)
+    or from indicators directly.  ``min_confidence`` drops hits of indicators whose aged
+    confidence fell below it.
     """
 
     def __init__(
@@ -307,35 +329,98 @@ class IndicatorMatcher:
 
     def _load_from_store(self) -> None:
         assert self.store is not None
-        version = self.store.version()
+        allow_revision = self.store.version()[1]
+        allow = self.store.list_allow(all_scopes=True)
         cols = self.store.matching_columns(self.clock())
         state = self._build(
-            cols.ids,
-            cols.tenants,
-            cols.types,
-            cols.values,
-            cols.confidences,
-            cols.tlps,
-            cols.last_seen,
-            cols.expires_at,
-            self.store.list_allow(all_scopes=True),
-        )
-        state.version = version
+            cols.ids, cols.tenants, cols.types, cols.values, cols.confidences, cols.tlps, cols.last_seen,
+            cols.expires_at, allow,
+        )  # fmt: skip
+        state.revision = cols.revision
+        state.allow_revision = allow_revision
         with self._lock:
             self._state = state
             self._details = {}
 
     def refresh(self, force: bool = False) -> bool:
-        """Rebuild from the store when indicators or allow-lists changed (or ``force``); True if rebuilt."""
+        """Catch up with the store: load changed indicators as a delta (or rebuild), reload allow-lists.
+
+        Returns True when anything changed.  Cheap when nothing did: one primary-key read.
+        """
         if self.store is None:
             return False
-        if not force and self.store.version() == self._state.version:
+        if force:
+            self._load_from_store()
+            return True
+        revision, allow_revision = self.store.version()
+        state = self._state
+        if revision == state.revision and allow_revision == state.allow_revision:
             return False
-        self._load_from_store()
+        if revision != state.revision:
+            delta = self.store.matching_columns(self.clock(), since_revision=state.revision)
+            too_big = len(delta) > max(MAX_DELTA, len(state.ids) // 20) or len(state.layers) >= MAX_LAYERS
+            if too_big:
+                self._load_from_store()
+                return True
+            state = self._with_delta(state, delta)
+            with self._lock:
+                for ind_id in delta.ids:
+                    self._details.pop(ind_id, None)
+        if allow_revision != state.allow_revision:
+            state = self._with_allow(state, self.store.list_allow(all_scopes=True), allow_revision)
+        self._state = state
         return True
 
+    @staticmethod
+    def _with_delta(state: _State, delta: MatchingColumns) -> _State:
+        """A new generation: ``state`` plus a layer of the changed indicators (old versions switched off)."""
+        member_of = state.member_of if state.member_of is not None else {i: n for n, i in enumerate(state.ids)}
+        member_of = dict(member_of)
+        offset = len(state.ids)
+        active = np.concatenate([state.active, np.ones(len(delta), dtype=bool)])
+        for k, ind_id in enumerate(delta.ids):
+            old = member_of.get(ind_id)
+            if old is not None:
+                active[old] = False
+            member_of[ind_id] = offset + k
+        names = dict(state.tenant_names)
+        return _State(
+            layers=[*state.layers, (_Indexes(delta.types, delta.values), offset)],
+            ids=state.ids + list(delta.ids),
+            types=np.concatenate([state.types, np.array([_TYPE_CODE[t] for t in delta.types], dtype=np.int8)]),
+            values=state.values + list(delta.values),
+            tenant_codes=np.concatenate([state.tenant_codes, _tenant_codes(names, delta.tenants)]),
+            confidence=np.concatenate([state.confidence, np.array(delta.confidences, dtype=np.float64)]),
+            tlp=np.concatenate([state.tlp, np.array([_TLP_CODE[t] for t in delta.tlps], dtype=np.int8)]),
+            last_seen=np.concatenate([state.last_seen, np.array([_micros(t, 0) for t in delta.last_seen], np.int64)]),
+            expires=np.concatenate(
+                [state.expires, np.array([_micros(t, _NO_EXPIRY) for t in delta.expires_at], np.int64)]
+            ),
+            active=active,
+            allow=state.allow,
+            allow_tenant_codes=state.allow_tenant_codes,
+            tenant_names=names,
+            revision=delta.revision,
+            allow_revision=state.allow_revision,
+            member_of=member_of,
+        )
+
+    @staticmethod
+    def _with_allow(state: _State, allow: Sequence[AllowEntry], allow_revision: int) -> _State:
+        names = dict(state.tenant_names)
+        codes = _tenant_codes(names, [a.tenant for a in allow])
+        fields_ = {name: getattr(state, name) for name in _State.__slots__}  # type: ignore[attr-defined]
+        fields_.update(
+            allow=_Indexes([a.type for a in allow], [a.value for a in allow]),
+            allow_tenant_codes=codes,
+            tenant_names=names,
+            allow_revision=allow_revision,
+        )
+        return _State(**fields_)
+
     def __len__(self) -> int:
-        return len(self._state.ids)
+        state = self._state
+        return int(state.active.sum())
 
     @staticmethod
     def _build(
@@ -350,21 +435,20 @@ class IndicatorMatcher:
         allow: Sequence[AllowEntry],
     ) -> _State:
         names: dict[str, int] = {}
-        for t in list(tenants) + [a.tenant for a in allow]:
-            if t and t not in names:
-                names[t] = len(names)
+        tenant_codes = _tenant_codes(names, tenants)
         return _State(
-            indexes=_Indexes(types, values),
+            layers=[(_Indexes(types, values), 0)],
             ids=list(ids),
             types=np.array([_TYPE_CODE[t] for t in types], dtype=np.int8),
             values=list(values),
-            tenant_codes=np.array([names[t] if t else -1 for t in tenants], dtype=np.int32),
+            tenant_codes=tenant_codes,
             confidence=np.array(confidences, dtype=np.float64),
             tlp=np.array([_TLP_CODE[t] for t in tlps], dtype=np.int8),
             last_seen=np.array([_micros(t, 0) for t in last_seen], dtype=np.int64),
             expires=np.array([_micros(t, _NO_EXPIRY) for t in expires], dtype=np.int64),
+            active=np.ones(len(ids), dtype=bool),
             allow=_Indexes([a.type for a in allow], [a.value for a in allow]),
-            allow_tenant_codes=np.array([names[a.tenant] if a.tenant else -1 for a in allow], dtype=np.int32),
+            allow_tenant_codes=_tenant_codes(names, [a.tenant for a in allow]),
             tenant_names=names,
         )
 
@@ -379,12 +463,17 @@ class IndicatorMatcher:
         """The hits of a batch that survive scope, expiry, allow-list and confidence rules."""
         state = self._state
         now = now or self.clock()
-        hits = state.indexes.probe(table)
+        parts = [(index.probe(table), offset) for index, offset in state.layers]
+        hits = MatchSet(
+            np.concatenate([p.rows for p, _ in parts]),
+            np.concatenate([p.members + offset for p, offset in parts]),
+            np.concatenate([p.fields for p, _ in parts]),
+        )
         if len(hits) == 0:
             return hits
         row_tenant = self._row_tenants(state, table)
         ind_tenant = state.tenant_codes[hits.members]
-        keep = (ind_tenant == -1) | (ind_tenant == row_tenant[hits.rows])
+        keep = state.active[hits.members] & ((ind_tenant == -1) | (ind_tenant == row_tenant[hits.rows]))
         now_us = _micros(now, 0)
         keep &= state.expires[hits.members] > now_us
         if self.min_confidence > 0:

@@ -29,3 +29,7 @@ __all__ += ["CASE_STATUSES", "RESOLUTIONS", "Case", "CaseNote", "Observable", "S
 from openmdr.models.action import ACTION_CATALOGUE, ACTION_STATUSES, ActionRecord, ActionSpec  # noqa: E402
 
 __all__ += ["ACTION_CATALOGUE", "ACTION_STATUSES", "ActionRecord", "ActionSpec"]
+
+from openmdr.models.indicator import INDICATOR_TYPES, TLP_LEVELS, Indicator  # noqa: E402
+
+__all__ += ["INDICATOR_TYPES", "TLP_LEVELS", "Indicator"]

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from openmdr.models.action import ACTION_CATALOGUE
 from openmdr.models.alert import Alert
@@ -119,6 +120,7 @@ def build_plan(
     working = is_working_time(tenant, at)
     plan = ResponsePlan(case.tenant, case.case_id, policy_version, at, confidence, working)
     seen: set[str] = set()
+    unattended_hosts: set[str] = set()
     for playbook in playbooks:
         if not playbook.applies(case, confidence):
             continue
@@ -150,8 +152,24 @@ def build_plan(
                 if item.dedupe_key in seen:
                     continue
                 seen.add(item.dedupe_key)
+                _limit_blast_radius(item, policy, unattended_hosts)
                 plan.items.append(item)
     return plan
+
+
+def _limit_blast_radius(item: PlanItem, policy: AuthorityPolicy, hosts: set[str]) -> None:
+    """Past ``max_unattended_hosts`` distinct hosts in one case, host actions need approval."""
+    d = item.decision
+    if d is None or d.verdict != "run" or item.kind is None or ACTION_CATALOGUE[item.kind].scope != "host":
+        return
+    host = (item.asset or item.target or "").lower()
+    if host in hosts or len(hosts) < policy.max_unattended_hosts:
+        hosts.add(host)
+        return
+    item.decision = Decision(
+        "approve", f"{d.reason}; blast-radius limit: more than {policy.max_unattended_hosts} hosts in one case",
+        d.rule, 1, policy.approval_timeout_minutes,
+    )  # fmt: skip
 
 
 def _action_items(
@@ -180,6 +198,11 @@ def _action_items(
     out: list[PlanItem] = []
     for target, host in pairs:
         item = PlanItem(base.playbook, base.step, step.action, target.value, dry_run=base.dry_run)
+        problem = invalid_target(spec.target_type, target.value)
+        if problem is not None:
+            item.skipped = problem
+            out.append(item)
+            continue
         asset_ips: tuple[str, ...] = ()
         internal = False
         if spec.scope == "host":
@@ -188,7 +211,7 @@ def _action_items(
             item.asset_class = found.asset_class if found else "unknown"
             item.criticality = found.criticality if found else None
             asset_ips = tuple(found.ips) if found else ()
-            item.params["has_edr"] = bool(found and found.has_edr)
+            item.params["has_edr"] = found.has_edr if found else None
         elif spec.scope == "account":
             privileged = is_privileged_account(policy, target.value)
             item.asset_class = "privileged_account" if privileged else "account"
@@ -212,6 +235,39 @@ def _action_items(
         item.params["context"] = context_dict(ctx)
         out.append(item)
     return out
+
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._:")
+
+
+def invalid_target(target_type: str, value: str) -> str | None:
+    """Why ``value`` cannot be acted on as a ``target_type`` (None when it can).
+
+    Block-list values end up one per line in firewall lists, so anything with whitespace or
+    that does not parse as its type is refused rather than published.
+    """
+    if not value or len(value) > 2048:
+        return f"invalid {target_type}: empty or longer than 2048 characters"
+    if target_type in ("process", "file", "user"):
+        return None  # handed to an EDR or directory API as a value, where spaces are legitimate
+    if any(c.isspace() for c in value):
+        return f"invalid {target_type} {value[:80]!r}: contains whitespace"
+    problem: str | None = None
+    if target_type == "ip":
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            problem = "not an address"
+    elif target_type in ("domain", "host"):
+        if not set(value) <= _HOST_CHARS or value.startswith((".", "-")) or ".." in value:
+            problem = "not a host name"
+    elif target_type == "hash":
+        if len(value) not in (32, 40, 64) or not set(value) <= _HEX:
+            problem = "not an MD5, SHA-1 or SHA-256 in hex"
+    elif target_type == "url" and not urlsplit(value if "://" in value else f"http://{value}").hostname:
+        problem = "no host"
+    return None if problem is None else f"invalid {target_type} {value[:80]!r}: {problem}"
 
 
 def context_dict(ctx: ActionContext) -> dict[str, Any]:

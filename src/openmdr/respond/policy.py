@@ -10,9 +10,12 @@ the checks is fixed and documented in ``docs/response.md``:
 2. blocks of tenant-internal addresses are refused (isolate the host instead);
 3. the first matching rule decides (actions, asset classes, minimum severity and confidence,
    working or off hours in the tenant's time zone); no match falls back to ``default_mode``;
-4. never-automatic classes (domain controllers by default) turn ``run`` into ``approve``;
+4. never-automatic classes (domain controllers and network devices by default) turn ``run`` into ``approve``;
 5. assets of a two-person criticality (``critical`` by default) never run unattended and need
    two distinct approvers.
+
+The planner adds a blast-radius limit per case: at most ``max_unattended_hosts`` distinct hosts
+are acted on unattended; actions on further hosts of the same case need approval.
 """
 
 from __future__ import annotations
@@ -128,11 +131,12 @@ class AuthorityPolicy:
     approval_timeout_minutes: int = 15
     escalation_chain: tuple[str, ...] = ("soc-duty-manager",)
     escalation_timeout_minutes: int = 15
-    never_automatic: tuple[str, ...] = ("domain_controller",)
+    never_automatic: tuple[str, ...] = ("domain_controller", "network")
     two_person_criticality: tuple[str, ...] = ("critical",)
     privileged_accounts: tuple[str, ...] = ("adm-*", "adm.*", "*-adm", "a-*", "admin*", "administrator", "svc_*")
     allow_list: AllowList = field(default_factory=AllowList)
     block_expiry_hours: int = 72
+    max_unattended_hosts: int = 5
 
     def to_dict(self) -> dict[str, Any]:
         """The policy as a JSON/YAML-ready document (the stored and edited form)."""
@@ -238,7 +242,7 @@ def default_policy() -> AuthorityPolicy:
     medium or worse cases with confidence 0.6+; external indicators of high cases are blocked
     unattended; ordinary accounts are disabled unattended off hours when nobody could
     approve (approval during working hours); servers need approval within 15 minutes, then
-    escalate; domain controllers are never automatic; critical assets and privileged
+    escalate; domain controllers and network devices are never automatic; critical assets and privileged
     accounts need two approvers; public resolvers are never blocked.
     """
     return AuthorityPolicy(
@@ -299,7 +303,7 @@ def parse_policy(doc: Mapping[str, Any]) -> AuthorityPolicy:
             values[key] = str(doc[key])
             if values[key] not in VERDICTS:
                 problems.append(f"{key} must be one of {', '.join(VERDICTS)}")
-    for key in ("approval_timeout_minutes", "escalation_timeout_minutes", "block_expiry_hours"):
+    for key in ("approval_timeout_minutes", "escalation_timeout_minutes", "block_expiry_hours", "max_unattended_hosts"):
         if key in doc:
             values[key] = _positive_int(doc[key], key, problems)
     for key in ("escalation_chain", "never_automatic", "two_person_criticality", "privileged_accounts"):

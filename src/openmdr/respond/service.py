@@ -9,6 +9,7 @@ containment is reported through ``on_contained`` and the returned :class:`Respon
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -70,7 +71,9 @@ class ResponseService:
     store is added for every tenant when missing); ``clock`` returns the current UTC time
     (tests pass a controllable one); ``notifiers`` maps channel names (playbook ``notify``
     targets, escalation-chain entries, ``approvals``) to notifiers, ``default`` catching the
-    rest; ``on_contained(tenant, case_id, at)`` is called once when a case becomes contained.
+    rest; ``on_contained(tenant, case_id, at)`` is called once when a case becomes contained;
+    ``alerts_for(tenant, case_id)`` supplies a case's alerts (their confidence) when the caller
+    passes none.
     """
 
     def __init__(
@@ -85,6 +88,7 @@ class ResponseService:
         on_contained: Callable[[str, str, datetime], None] | None = None,
         publish: Callable[[ActionRecord], None] | None = None,
         actor: str = "response",
+        alerts_for: Callable[[str, str], Sequence[Alert]] | None = None,
     ) -> None:
         self.state = state
         self.store = ResponseStore(state)
@@ -99,6 +103,7 @@ class ResponseService:
         self.on_contained = on_contained
         self.publish = publish
         self.actor = actor
+        self.alerts_for = alerts_for
 
     # ---------------------------------------------------------------- policy
     def get_policy(self, tenant: str) -> PolicyVersion:
@@ -119,6 +124,8 @@ class ResponseService:
             raise NotFoundError(f"unknown tenant {case.tenant!r}")
         policy = self.store.get_policy(case.tenant)
         index = AssetIndex(self.state.list_assets(case.tenant))
+        if not alerts and confidence is None and self.alerts_for is not None:
+            alerts = self.alerts_for(case.tenant, case.case_id)
         conf = case_confidence(alerts, confidence)
         return build_plan(case, self.playbooks.matching(case, conf), policy.policy, policy.version, tenant, index,
                           self.clock(), conf, dry_run)  # fmt: skip
@@ -136,6 +143,8 @@ class ResponseService:
         records: list[ActionRecord] = []
         notes: list[dict[str, Any]] = []
         for item in plan.items:
+            if item.skipped is not None and item.skipped.startswith("invalid "):
+                self._report_invalid(case, plan, item)
             if item.skipped is not None or item.gate:
                 continue
             if item.notify is not None:
@@ -143,6 +152,17 @@ class ResponseService:
                 continue
             records.append(self._request(case, plan, item))
         return ResponseResult(plan, records, self._check_containment(case.tenant, case.case_id), notes)
+
+    def _report_invalid(self, case: Case, plan: ResponsePlan, item: PlanItem) -> None:
+        """Audit a target that cannot be acted on, once per case, step and value."""
+        digest = hashlib.sha256(f"{item.playbook}\x1f{item.step}\x1f{item.target}".encode()).hexdigest()[:32]
+        key = f"{case.case_id}:{digest}"
+        if self.store.get_connector_state(case.tenant, "invalid_targets", key) is not None:
+            return
+        self.store.set_connector_state(case.tenant, "invalid_targets", key, {"reason": item.skipped}, self.actor)
+        self.state.audit(self.actor, "response.target.invalid", case.tenant, case.case_id,
+                         {"kind": item.kind, "reason": item.skipped, "playbook": item.playbook,
+                          "policy_version": plan.policy_version})  # fmt: skip
 
     def _request(self, case: Case, plan: ResponsePlan, item: PlanItem) -> ActionRecord:
         assert item.kind is not None and item.target is not None and item.decision is not None
@@ -195,9 +215,11 @@ class ResponseService:
                                          expect_status=["executing"])  # fmt: skip
                 return self._emit(record)
         connector = self.connectors.for_kind(record.tenant, record.kind)
-        if connector is None:
+        no_agent = ACTION_CATALOGUE[record.kind].scope == "host" and record.params.get("has_edr") is False
+        if connector is None or no_agent:
             record.status, record.updated_at = "failed", self.clock()
-            record.error = f"no connector runs {record.kind} for tenant {record.tenant}"
+            record.error = (f"the inventory says {record.asset} has no EDR agent: contain it by hand or at the network"
+                            if no_agent else f"no connector runs {record.kind} for tenant {record.tenant}")  # fmt: skip
             self.store.update_action(record, actor, "response.action.failed", {"error": record.error},
                                      expect_status=["executing"])  # fmt: skip
             return self._emit(record)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from openmdr.bus import TOPIC_ACTIONS
 from openmdr.models.action import ActionRecord
+from openmdr.models.alert import Alert
 from openmdr.respond.config import config_path, load_response_config
 from openmdr.respond.playbook import PlaybookSet, builtin_playbooks, load_playbook_dir
 from openmdr.respond.service import ResponseService
@@ -32,7 +33,7 @@ def platform_playbooks(platform: Platform) -> PlaybookSet:
 
 def build_response_service(platform: Platform) -> ResponseService:
     """The response service of ``platform``: configured connectors, actions published on ``TOPIC_ACTIONS``,
-    containment reported to the case service when it is installed."""
+    containment reported to the case service, confidence taken from the case's alerts."""
     config = load_response_config(config_path(platform.settings.data_dir))
     for problem in config.problems:
         log.warning("response configuration: %s", problem)
@@ -50,7 +51,13 @@ def build_response_service(platform: Platform) -> ResponseService:
         except (LookupError, ValueError) as exc:  # a case the case service does not know (e.g. planned from a file)
             log.info("case %s/%s not marked contained: %s", tenant, case_id, exc)
 
+    def alerts_for(tenant: str, case_id: str) -> list[Alert]:
+        try:
+            return list(platform.cases.alerts(tenant, case_id))
+        except (ImportError, LookupError):
+            return []
+
     return ResponseService(
         platform.state, config.connectors, clock=platform.clock, playbooks=platform_playbooks(platform),
-        notifiers=config.notifiers, on_contained=contained, publish=publish,
+        notifiers=config.notifiers, on_contained=contained, publish=publish, alerts_for=alerts_for,
     )  # fmt: skip

@@ -63,8 +63,10 @@ intel_indicators = Table(
     Column("origin", JSON, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("revision", Integer, nullable=False),
     Index(None, "scope", "type"),
     Index(None, "updated_at"),
+    Index(None, "revision"),
 )
 
 intel_allowlist = Table(
@@ -146,7 +148,28 @@ intel_leaked_credentials = Table(
     Index(None, "tenant", "identity"),
 )
 
+# One row: bumped by every change of indicators or allow-lists, so matchers know when to rebuild
+# with a primary-key read (counting a million rows on every event batch would not do).
+intel_revision = Table(
+    "intel_revision",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("revision", Integer, nullable=False),
+)
+
 _NS = uuid.UUID("0b5c4f7e-3c55-4b0e-8a57-5f7d2a9c6e21")
+
+
+#: Rows of :data:`intel_revision`: one counter for indicators, one for allow-lists.
+_INDICATORS_REV, _ALLOW_REV = 1, 2
+
+
+def _bump(conn: Connection, row: int = _INDICATORS_REV) -> int:
+    """Increment one revision counter inside the caller's transaction (locks the row) and return it."""
+    conn.execute(
+        intel_revision.update().where(intel_revision.c.id == row).values(revision=intel_revision.c.revision + 1)
+    )
+    return int(conn.execute(sa.select(intel_revision.c.revision).where(intel_revision.c.id == row)).scalar_one())
 
 
 def _now() -> datetime:
@@ -257,6 +280,10 @@ class MatchingColumns:
     tlps: list[str]
     last_seen: list[datetime | None]
     expires_at: list[datetime | None]
+    revision: int = 0
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
 def _row_indicator(row: Any) -> Indicator:
@@ -374,6 +401,7 @@ class IntelStore:
         if not batch:
             return report
         with self.state.transaction() as conn:
+            revision = _bump(conn)
             allow = self._allow_pairs(conn, {i.tenant for i in batch.values()})
             items = list(batch.values())
             for start in range(0, len(items), _CHUNK):
@@ -391,7 +419,7 @@ class IntelStore:
                         sa.select(intel_indicators).where(intel_indicators.c.id.in_([i.id for i in kept]))
                     )
                 }
-                inserts = [_indicator_values(i, now) for i in kept if i.id not in existing]
+                inserts = [_indicator_values(i, now) | {"revision": revision} for i in kept if i.id not in existing]
                 if inserts:
                     conn.execute(intel_indicators.insert(), inserts)
                 for ind in kept:
@@ -400,7 +428,7 @@ class IntelStore:
                         conn.execute(
                             intel_indicators.update()
                             .where(intel_indicators.c.id == ind.id)
-                            .values(**_merge(old, ind, now))
+                            .values(**_merge(old, ind, now), revision=revision)
                         )
                 report.added += len(inserts)
                 report.updated += len(kept) - len(inserts)
@@ -481,37 +509,51 @@ class IntelStore:
                 out.update((r.id, _row_indicator(r)) for r in conn.execute(query))
         return out
 
-    def matching_columns(self, now: datetime) -> MatchingColumns:
-        """Every indicator not expired at ``now``, of every scope, as columns (the matcher's input)."""
+    def matching_columns(self, now: datetime, since_revision: int | None = None) -> MatchingColumns:
+        """Indicators of every scope as columns (the matcher's input), with the revision they are as of.
+
+        Without ``since_revision``: every indicator not expired at ``now``.  With it: every
+        indicator written after that revision, expired or not (a live matcher's delta).
+        """
         c = intel_indicators.c
-        query = sa.select(c.id, c.tenant, c.type, c.value, c.confidence, c.tlp, c.last_seen, c.expires_at).where(
-            sa.or_(c.expires_at.is_(None), c.expires_at > now)
-        )
+        query = sa.select(c.id, c.tenant, c.type, c.value, c.confidence, c.tlp, c.last_seen, c.expires_at)
+        if since_revision is None:
+            query = query.where(sa.or_(c.expires_at.is_(None), c.expires_at > now))
+        else:
+            query = query.where(c.revision > since_revision)
+        current = sa.select(intel_revision.c.revision).where(intel_revision.c.id == _INDICATORS_REV)
         with self.state.transaction() as conn:
+            revision = int(conn.execute(current).scalar_one())
             rows = conn.execute(query).all()
         if not rows:
-            return MatchingColumns([], [], [], [], [], [], [], [])
+            return MatchingColumns([], [], [], [], [], [], [], [], revision)
         cols = list(zip(*rows, strict=True))
-        return MatchingColumns(*(list(col) for col in cols))  # type: ignore[arg-type]
+        return MatchingColumns(*(list(col) for col in cols), revision=revision)  # type: ignore[arg-type]
 
-    def version(self) -> tuple[int, datetime | None, int, datetime | None]:
-        """A cheap fingerprint of indicators and allow-lists (count, newest change) to know when to rebuild."""
+    def version(self) -> tuple[int, int]:
+        """Revisions of (indicators, allow-lists): each changes with every write (a primary-key read)."""
         with self.state.transaction() as conn:
-            n, newest = conn.execute(sa.select(sa.func.count(), sa.func.max(intel_indicators.c.updated_at))).one()
-            an, anewest = conn.execute(sa.select(sa.func.count(), sa.func.max(intel_allowlist.c.created_at))).one()
-        return int(n), newest, int(an), anewest
+            rows = dict(conn.execute(sa.select(intel_revision.c.id, intel_revision.c.revision)).all())
+        return int(rows[_INDICATORS_REV]), int(rows[_ALLOW_REV])
 
-    def delete_indicator(self, indicator_id: str, actor: str, tenant: str | None = None) -> None:
-        """Remove an indicator of ``tenant``'s own scope (``None``: a provider-wide one)."""
+    def retire_indicator(
+        self, indicator_id: str, actor: str, tenant: str | None = None, now: datetime | None = None
+    ) -> None:
+        """Expire an indicator of ``tenant``'s own scope now (``None``: a provider-wide one); it stops matching.
+
+        The row is kept (expired), so live matchers see the change and the record stays.
+        """
+        when = now or _now()
         with self.state.transaction() as conn:
+            revision = _bump(conn)
             result = conn.execute(
-                intel_indicators.delete().where(
-                    intel_indicators.c.id == indicator_id, intel_indicators.c.scope == _scope(tenant)
-                )
+                intel_indicators.update()
+                .where(intel_indicators.c.id == indicator_id, intel_indicators.c.scope == _scope(tenant))
+                .values(expires_at=when, updated_at=when, revision=revision)
             )
             if result.rowcount == 0:
                 raise NotFoundError(f"no indicator {indicator_id!r} in scope {_scope(tenant)}")
-            self.state.append_audit(conn, actor, "intel.indicator.delete", tenant, indicator_id)
+            self.state.append_audit(conn, actor, "intel.indicator.retire", tenant, indicator_id)
 
     # ---------------------------------------------------------------- allow-lists
     def add_allow(self, kind: str, value: str, actor: str, reason: str, tenant: str | None = None) -> AllowEntry:
@@ -541,6 +583,7 @@ class IntelStore:
                         created_at=now,
                     )
                 )
+                _bump(conn, _ALLOW_REV)
                 self.state.append_audit(
                     conn, actor, "intel.allow.add", tenant, entry_id, {"type": kind, "value": value, "reason": reason}
                 )
@@ -557,6 +600,7 @@ class IntelStore:
             )
             if result.rowcount == 0:
                 raise NotFoundError(f"no allow-list entry {entry_id!r} in scope {_scope(tenant)}")
+            _bump(conn, _ALLOW_REV)
             self.state.append_audit(conn, actor, "intel.allow.remove", tenant, entry_id)
 
     def list_allow(self, tenant: str | None = None, all_scopes: bool = False) -> list[AllowEntry]:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from openmdr.api.deps import COMMON_RESPONSES, current_principal
 from openmdr.api.domain import ResponseWork
-from openmdr.api.domain_schemas import ActionOut, PolicyBody, PolicyOut, ReasonBody
+from openmdr.api.domain_schemas import ActionOut, PlanOut, PolicyBody, PolicyOut, ReasonBody
 from openmdr.api.rbac import Principal
 
 router = APIRouter(prefix="/api/v1", tags=["response"], responses=COMMON_RESPONSES)
@@ -77,6 +77,19 @@ def rollback_action(
 ) -> ActionOut:
     """Undo an executed action."""
     return ActionOut.model_validate(work.rollback(principal, tenant, action_id, body.reason))
+
+
+@router.get("/tenants/{tenant}/cases/{case_id}/response-plan", response_model=PlanOut)
+def response_plan(
+    request: Request,
+    tenant: str = TenantPath,
+    case_id: str = Path(..., max_length=32),
+    principal: Principal = Depends(current_principal),
+    work: ResponseWork = Depends(response_work),
+) -> PlanOut:
+    """What would run for the case now under the tenant's delegated authority, and why."""
+    cases = request.app.state.domain["cases"].cases
+    return PlanOut.of(work.plan(principal, tenant, case_id, cases))
 
 
 @router.get("/tenants/{tenant}/response-policy", response_model=PolicyOut)

@@ -25,6 +25,7 @@ Baselines of every tenant are exported with :meth:`AnalyticsEngine.snapshot` as
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -195,12 +196,16 @@ class AnalyticsEngine:
                 if late.any():
                     late_any |= late
                     index = np.where(late, first_open, index)
-            order = np.argsort(index, kind="stable")
-            sorted_index = index[order]
-            cuts = np.flatnonzero(np.diff(sorted_index)) + 1
-            for chunk in np.split(order, cuts):
-                key = (length, int(index[chunk[0]]))
-                runtime.buffers.setdefault(key, []).append(net.take(pa.array(chunk)))
+            # one reorder per window length (none for time-ordered input), then zero-copy slices
+            if len(index) > 1 and bool(np.any(index[1:] < index[:-1])):
+                order = np.argsort(index, kind="stable")
+                index, part = index[order], net.take(pa.array(order))
+            else:
+                part = net
+            cuts = [0, *(np.flatnonzero(np.diff(index)) + 1).tolist(), len(index)]
+            for lo, hi in itertools.pairwise(cuts):
+                key = (length, int(index[lo]))
+                runtime.buffers.setdefault(key, []).append(part.slice(lo, hi - lo))
         self.late_records += int(late_any.sum())
 
     def _close(self, runtime: _TenantRuntime, watermark: float) -> list[Alert]:

@@ -296,6 +296,13 @@ def is_internal_address(ip: str) -> bool | None:
 @lru_cache(maxsize=100_000)
 def is_host_address(ip: str) -> bool:
     """False for addresses that are not one machine (multicast, broadcast, unspecified)."""
+    parts = ip.split(".")
+    if len(parts) == 4 and all(p.isdigit() and len(p) <= 3 and (p == "0" or p[0] != "0") for p in parts):
+        octets = [int(p) for p in parts]
+        if max(octets) <= 255:  # a dotted quad: decided without ipaddress parsing (hot path)
+            first = octets[0]
+            unspecified = not any(octets)
+            return not (unspecified or first == 127 or 224 <= first <= 239 or octets[3] == 255)
     try:
         addr = ipaddress.ip_address(ip)
     except ValueError:

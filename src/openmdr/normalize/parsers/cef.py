@@ -105,7 +105,11 @@ def split_header(text: str, count: int) -> tuple[list[str], str]:
 
 
 def parse_extension(text: str) -> dict[str, str]:
-    """CEF extension ``k1=v1 k2=v with spaces k3=v3`` to a dict (escapes undone)."""
+    """CEF extension ``k1=v1 k2=v with spaces k3=v3`` to a dict (escapes undone).
+
+    A key is letters, digits, ``_``, ``.`` or brackets right after a space and right before
+    ``=``, so an escaped ``\\=`` inside a value can never start a key.
+    """
     out: dict[str, str] = {}
     keys = list(_EXT_KEY.finditer(text))
     for index, m in enumerate(keys):
@@ -115,11 +119,6 @@ def parse_extension(text: str) -> dict[str, str]:
             value = _EXT_ESCAPE.sub(lambda e: _EXT_UNESCAPE[e.group(0)], value)
         out[m.group(1)] = value.rstrip() if index + 1 == len(keys) else value
     return out
-
-
-def _escaped_equals_fix(text: str) -> str:
-    """Hide ``\\=`` from the key scanner so an escaped '=' never starts a key."""
-    return text.replace("\\=", "\x00")
 
 
 def add_labels(fields: dict[str, Any]) -> None:
@@ -188,8 +187,7 @@ class CefParser:
                 "severity": severity,
             }
         )
-        extension = {k: v.replace("\x00", "=") for k, v in parse_extension(_escaped_equals_fix(rest)).items()}
-        fields.update(extension)
+        fields.update(parse_extension(rest))
         add_labels(fields)
         when = self._time(fields, header_time, record.context)
         return self._event(fields, when)

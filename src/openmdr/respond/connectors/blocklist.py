@@ -37,6 +37,9 @@ class BlockListConnector:
         kind = _KIND_LIST.get(action.kind)
         if kind is None:
             raise ConnectorError(f"blocklist does not run {action.kind}", retryable=False)
+        if not action.target or any(c.isspace() for c in action.target):
+            raise ConnectorError(f"refusing to publish {action.target[:80]!r}: block-list values have no whitespace",
+                                 retryable=False)  # fmt: skip
         now = self.clock()
         actor = f"response:{action.action_id}"
         if action.kind.startswith("block_"):

@@ -45,10 +45,12 @@ def upgrade() -> None:
         sa.Column("origin", sa.JSON, nullable=True),
         _time("created_at"),
         _time("updated_at"),
+        sa.Column("revision", sa.Integer, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_intel_indicators"),
     )
     op.create_index("ix_intel_indicators_scope_type", "intel_indicators", ["scope", "type"])
     op.create_index("ix_intel_indicators_updated_at", "intel_indicators", ["updated_at"])
+    op.create_index("ix_intel_indicators_revision", "intel_indicators", ["revision"])
     op.create_table(
         "intel_allowlist",
         sa.Column("id", sa.String(36), nullable=False),
@@ -123,12 +125,20 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_intel_leaked_credentials"),
     )
     op.create_index("ix_intel_leaked_credentials_tenant_identity", "intel_leaked_credentials", ["tenant", "identity"])
+    revision_table = op.create_table(
+        "intel_revision",
+        sa.Column("id", sa.Integer, autoincrement=False, nullable=False),
+        sa.Column("revision", sa.Integer, nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_intel_revision"),
+    )
+    # Row 1 counts indicator writes, row 2 allow-list writes.
+    op.bulk_insert(revision_table, [{"id": 1, "revision": 0}, {"id": 2, "revision": 0}])
 
 
 def downgrade() -> None:
     """Drop the intel tables."""
     for name in (
-        "intel_leaked_credentials", "intel_retrohunts", "intel_proposals", "intel_sources",
+        "intel_revision", "intel_leaked_credentials", "intel_retrohunts", "intel_proposals", "intel_sources",
         "intel_allowlist", "intel_indicators",
     ):  # fmt: skip
         op.drop_table(name)
