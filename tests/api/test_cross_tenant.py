@@ -269,9 +269,9 @@ ROUTES: dict[tuple[str, str], AttackBuilder] = {
         Attack("GET", f"/api/v1/tenants/{B}/indicators/{w.indicators[B]}"),
         Attack("GET", f"/api/v1/tenants/{A}/indicators/{w.indicators[B]}"),
     ],
-    ("DELETE", "/api/v1/tenants/{tenant}/indicators/{indicator_id}"): lambda w: [
-        Attack("DELETE", f"/api/v1/tenants/{B}/indicators/{w.indicators[B]}"),
-        Attack("DELETE", f"/api/v1/tenants/{A}/indicators/{w.indicators[B]}"),
+    ("POST", "/api/v1/tenants/{tenant}/indicators/{indicator_id}/retire"): lambda w: [
+        Attack("POST", f"/api/v1/tenants/{B}/indicators/{w.indicators[B]}/retire"),
+        Attack("POST", f"/api/v1/tenants/{A}/indicators/{w.indicators[B]}/retire"),
     ],
 }
 
@@ -317,7 +317,7 @@ def bravo_snapshot(w: World) -> dict[str, Any]:
         "policy": w.platform.response.get_policy(B).version,
         "overrides": RuleStore(state).overrides(B),
         "exceptions": [e.id for e in RuleStore(state).exceptions(B)],
-        "indicators": [i.id for i in w.platform.intel.list_indicators(B, own_only=True)],
+        "indicators": [(i.id, i.expires_at) for i in w.platform.intel.list_indicators(B, own_only=True)],
     }  # fmt: skip
 
 

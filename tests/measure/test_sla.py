@@ -20,7 +20,7 @@ def _case(case_id: str, detect_min: float, contain_min: float | None, **kw: obje
     return Case(case_id=case_id, tenant="acme", title=case_id, severity="high", sla=sla, **kw)  # type: ignore[arg-type]
 
 
-def test_mttd_mttr_are_means_of_true_positive_cases_only() -> None:
+def test_mttd_mttr_are_means_of_confirmed_incidents_only() -> None:
     cases = [
         _case("a", 10, 2, status="contained"),
         _case("b", 30, 8, status="resolved", resolution="true_positive"),
@@ -29,7 +29,7 @@ def test_mttd_mttr_are_means_of_true_positive_cases_only() -> None:
     ]
     report = sla_report(ACME, cases)
     assert report.cases == 4 and report.open_cases == 2
-    assert report.mttd_s == pytest.approx((10 + 30 + 20) / 3 * 60)
+    assert report.mttd_s == pytest.approx((10 + 30) / 2 * 60)  # the open, unconfirmed case does not count
     assert report.mttr_s == pytest.approx((2 + 8) / 2 * 60)
     assert report.time_to_contain["count"] == 2
     assert report.by_resolution == {"true_positive": 1, "false_positive": 1}
@@ -40,7 +40,7 @@ def test_off_hours_uses_the_tenant_time_zone_and_days() -> None:
     monday_9_berlin = datetime(2026, 3, 9, 8, 0, tzinfo=UTC)
     assert not is_off_hours(monday_9_berlin, ACME)
     assert is_off_hours(datetime(2026, 3, 9, 17, 30, tzinfo=UTC), ACME)  # 18:30 local
-    report = sla_report(ACME, [_case("a", 1, 1)])
+    report = sla_report(ACME, [_case("a", 1, 1, status="contained")])
     assert report.off_hours_share == 1.0
 
 

@@ -265,7 +265,7 @@ class IndicatorWork:
         require(principal, "indicator:read", tenant)
         return self.intel.get_indicator(indicator_id, tenant)
 
-    def delete(self, principal: Principal, tenant: str | None, indicator_id: str) -> None:
-        """Delete an indicator of the tenant's own scope (None: a provider-wide one)."""
+    def retire(self, principal: Principal, tenant: str | None, indicator_id: str) -> None:
+        """Expire an indicator of the tenant's own scope now (None: a provider-wide one); it stops matching."""
         require(principal, "indicator:write", tenant)
-        self.intel.delete_indicator(indicator_id, principal.actor, tenant)
+        self.intel.retire_indicator(indicator_id, principal.actor, tenant)

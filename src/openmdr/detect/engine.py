@@ -26,13 +26,15 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import hyperscan
+import orjson
+import pyarrow as pa
 
 from openmdr.detect import ir
 from openmdr.detect.alerts import correlation_alert, detection_alert
@@ -44,7 +46,7 @@ from openmdr.detect.matcher import Batch, Group, GroupSpec, build_group, compile
 from openmdr.detect.overrides import TenantOverrides
 from openmdr.detect.rules import RuleLibrary, RuleProblem, load_rules
 from openmdr.models.alert import Alert
-from openmdr.models.event import Event
+from openmdr.models.event import Event, table_to_events
 
 log = logging.getLogger(__name__)
 
@@ -335,24 +337,27 @@ class Engine:
         This is the detection core without alerts, overrides or correlation; tests and
         benchmarks use it to compare with other evaluators.
         """
+        resolver = self._resolver
+        return self.match_rows([e.fields for e in events], [resolver(e) for e in events])
+
+    def match_rows(self, fields: Sequence[Mapping[str, Any]], sources: Sequence[EventSource]) -> list[tuple[int, int]]:
+        """Raw hits ``(row, variant index)`` of rows given as field mappings and their log sources."""
         ruleset = self._require()
         hits: list[tuple[int, int]] = []
-        resolver = self._resolver
-        for start in range(0, len(events), self.batch_size):
-            chunk = events[start : start + self.batch_size]
+        for start in range(0, len(fields), self.batch_size):
             buckets: dict[EventSource, list[int]] = {}
-            for i, ev in enumerate(chunk):
-                src = resolver(ev)
+            for i in range(start, min(start + self.batch_size, len(fields))):
+                src = sources[i]
                 bucket = buckets.get(src)
                 if bucket is None:
-                    buckets[src] = [start + i]
+                    buckets[src] = [i]
                 else:
-                    bucket.append(start + i)
+                    bucket.append(i)
             for src, idx in buckets.items():
                 groups = ruleset.groups_for(src)
                 if not groups:
                     continue
-                batch = Batch([events[i].fields for i in idx])
+                batch = Batch([fields[i] for i in idx])
                 for group in groups:
                     for vid, mask in group.evaluate(batch):
                         hits.extend((idx[r], vid) for r in rows_of(mask))
@@ -376,15 +381,45 @@ class Engine:
 
     def evaluate(self, events: Sequence[Event]) -> list[Alert]:
         """Alerts for a batch of events (correlation state carries over to the next call)."""
+        self.events_seen += len(events)
+        return self._alerts(self.match(events), events.__getitem__)
+
+    def evaluate_table(self, table: pa.Table) -> list[Alert]:
+        """Alerts for a batch in the lake's Arrow layout (``EVENT_SCHEMA``), without building every event.
+
+        Only ``fields`` and the log-source columns are read for matching; :class:`Event`
+        objects are rebuilt for the matching rows alone.  Same alerts as
+        ``evaluate(table_to_events(table))``, several times faster for a typical hit rate.
+        """
+        fields = [orjson.loads(text) if text else {} for text in table.column("fields").to_pylist()]
+        resolve = self._resolver.resolve
+        sources = [
+            resolve(p, s, c, f)
+            for p, s, c, f in zip(
+                table.column("product").to_pylist(),
+                table.column("service").to_pylist(),
+                table.column("category").to_pylist(),
+                fields,
+                strict=True,
+            )
+        ]
+        self.events_seen += table.num_rows
+        hits = self.match_rows(fields, sources)
+        rows = sorted({i for i, _ in hits})
+        events = table_to_events(table.take(rows)) if rows else []
+        by_row = dict(zip(rows, events, strict=True))
+        return self._alerts(hits, by_row.__getitem__)
+
+    def _alerts(self, hits: list[tuple[int, int]], event_at: Callable[[int], Event]) -> list[Alert]:
+        """Alerts (after tenant overrides) and correlation firings for raw ``hits``."""
         ruleset = self._require()
         correlation = self._correlation
         assert correlation is not None
         alerts: list[Alert] = []
-        self.events_seen += len(events)
-        for event_index, vid in self.match(events):
+        for event_index, vid in hits:
             variant = ruleset.variants[vid]
             meta = ruleset.metas[variant.meta]
-            event = events[event_index]
+            event = event_at(event_index)
             ov = self.overrides.get(event.tenant)
             if ov is not None:
                 if not ov.enabled(meta):

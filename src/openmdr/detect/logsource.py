@@ -22,6 +22,7 @@ names of the Security log, and the base rule skips Security events (see
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,17 +130,22 @@ class SourceResolver:
 
     def __call__(self, event: Event) -> EventSource:
         """The :class:`EventSource` of ``event``."""
-        fields = event.fields
+        return self.resolve(event.product, event.service, event.category, event.fields)
+
+    def resolve(
+        self, product: str | None, service: str | None, category: str | None, fields: Mapping[str, Any]
+    ) -> EventSource:
+        """The :class:`EventSource` of an event given by its log-source columns and fields."""
         channel = fields.get("Channel")
         eid = fields.get("EventID")
-        key = (event.product, event.service, event.category, channel, eid)
+        key = (product, service, category, channel, eid)
         try:
             return self._cache[key]
         except TypeError:  # unhashable field values (hostile input): no caching
-            return derive_source(event.product, event.service, event.category, channel, eid)
+            return derive_source(product, service, category, channel, eid)
         except KeyError:
             pass
-        src = derive_source(event.product, event.service, event.category, channel, eid)
+        src = derive_source(product, service, category, channel, eid)
         if len(self._cache) > 65536:
             self._cache.clear()
         self._cache[key] = src

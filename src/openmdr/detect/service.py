@@ -12,7 +12,7 @@ from openmdr.detect.engine import Engine, default_cache_dir
 from openmdr.detect.overrides import TenantOverrides
 from openmdr.detect.rules import RuleLibrary, load_rules
 from openmdr.models.alert import Alert
-from openmdr.models.event import Event, table_to_events
+from openmdr.models.event import Event
 
 if TYPE_CHECKING:
     from openmdr.store.rules import RuleStore
@@ -79,8 +79,8 @@ class DetectionService:
         self.engine.set_overrides(tenant, overrides)
 
     def evaluate(self, table: pa.Table) -> list[Alert]:
-        """Alerts of one batch of events in ``EVENT_SCHEMA`` layout."""
-        return self.engine.evaluate(table_to_events(table))
+        """Alerts of one batch of events in ``EVENT_SCHEMA`` layout (events rebuilt for hits only)."""
+        return self.engine.evaluate_table(table)
 
     def evaluate_events(self, events: Sequence[Event]) -> list[Alert]:
         """Alerts of one batch of :class:`Event` objects (same as :meth:`evaluate`)."""

@@ -419,8 +419,9 @@ class IndicatorMatcher:
         return _State(**fields_)
 
     def __len__(self) -> int:
+        """Indicators that can match now (current versions, not expired)."""
         state = self._state
-        return int(state.active.sum())
+        return int((state.active & (state.expires > _micros(self.clock(), 0))).sum())
 
     @staticmethod
     def _build(

@@ -1,10 +1,11 @@
 """SLA figures of a tenant: mean and median time to detect, acknowledge, contain and resolve.
 
 Everything is computed from the cases' own SLA timestamps (:class:`openmdr.models.SlaClock`),
-so the figures a customer reads are the ones the case history proves.  Only true
-positives and still-open cases count towards MTTD/MTTR (a false positive has no attack to
-detect); off-hours share is the fraction of detections outside the tenant's working hours
-in its own time zone.
+so the figures a customer reads are the ones the case history proves.  Only confirmed
+incidents count towards MTTD/MTTR: cases resolved as true positives, and cases contained
+(acted upon) but not yet resolved.  An open, unconfirmed case may still be a false
+positive, and a false positive has no attack to detect.  Off-hours share is the fraction
+of confirmed detections outside the tenant's working hours in its own time zone.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ def sla_report(tenant: TenantInfo, cases: Iterable[Case]) -> SlaReport:
         report.by_status[case.status] = report.by_status.get(case.status, 0) + 1
         if case.resolution:
             report.by_resolution[case.resolution] = report.by_resolution.get(case.resolution, 0) + 1
-        if case.resolution in ("false_positive", "benign"):
+        if case.resolution != "true_positive" and case.status != "contained":
             continue
         sla = case.sla
         if sla.detected_at is not None:

@@ -137,13 +137,13 @@ def tenant_indicator(
     return IndicatorOut.model_validate(work.get(principal, tenant, indicator_id))
 
 
-@router.delete("/tenants/{tenant}/indicators/{indicator_id}", response_model=OkOut)
-def delete_tenant_indicator(
+@router.post("/tenants/{tenant}/indicators/{indicator_id}/retire", response_model=OkOut)
+def retire_tenant_indicator(
     tenant: str = TenantPath,
     indicator_id: str = Path(..., max_length=64),
     principal: Principal = Depends(current_principal),
     work: IndicatorWork = Depends(indicator_work),
 ) -> OkOut:
-    """Delete one of the tenant's own indicators (shared ones are the provider's)."""
-    work.delete(principal, tenant, indicator_id)
+    """Retire one of the tenant's own indicators now (shared ones are the provider's); the record stays."""
+    work.retire(principal, tenant, indicator_id)
     return OkOut()
