@@ -7,7 +7,6 @@ real pipeline on the embedded default, then one test per promise of the demo.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
