@@ -13,9 +13,11 @@ something on a noisy shared machine:
 2. **identity**: streaming identity analytics (``AnalyticsEngine.feed`` in batches of
    ``--batch``) over ``--logons`` logon events (successes, failures, a spray, travel).
    Baseline: a bare Python loop over the same rows' columns.
-3. **memory**: state held after 10k, 100k and 1M distinct (user, source) and (source,
-   destination) pairs: entities per store, snapshot bytes and process peak RSS.  State is
-   capped, so it stops growing once the caps are reached.
+3. **memory**: state held after 10k, 100k, 1M and 2M distinct (user, source) and (source,
+   destination) pairs, each in a fresh process: entities per store, snapshot bytes, and the
+   RSS the state adds over a baseline taken in the same process after a warm-up run (freed
+   heap handed back with ``malloc_trim`` first).  State is capped, so it stops growing once
+   the caps are reached.
 
 Run: ``python bench/bench_analytics.py`` (``--quick`` for a smoke run); prints a human
 summary and one JSON line ``RESULT {...}``.
@@ -338,6 +340,16 @@ def _memory_chunk(start: int, m: int, n: int) -> tuple[pa.Table, pa.Table]:
     return logons, conns
 
 
+def _release_free_memory() -> None:
+    """Hand freed heap pages back to the OS (glibc ``malloc_trim``) so RSS shows live memory."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def memory_point(n: int) -> dict[str, object]:
     """State after ``n`` distinct (user, source) logons and (source, destination) connections.
 
@@ -353,6 +365,7 @@ def memory_point(n: int) -> dict[str, object]:
     warm.flush()
     del warm
     gc.collect()
+    _release_free_memory()
     rss_before = _rss_mb()
     engine = AnalyticsEngine(settings, tenants=[TENANT])
     step = 200_000
@@ -362,6 +375,7 @@ def memory_point(n: int) -> dict[str, object]:
         engine.feed(conns)
     engine.flush()
     gc.collect()
+    _release_free_memory()
     rss_after = _rss_mb()
     snapshot_bytes = sum(len(r.state) + len(r.entity) for r in engine.snapshot())
     return {
@@ -391,7 +405,7 @@ def main() -> None:
     parser.add_argument("--conns", type=int, default=1_000_000)
     parser.add_argument("--logons", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=10_000)
-    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--sizes", default="10000,100000,1000000,2000000")
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
     parser.add_argument("--memory-point", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -3,8 +3,9 @@
 Builds a JSON-lines file from the real Windows samples in ../shared (SigmaHQ regression
 samples in evtx_dump style and the OTRF Winlogbeat-style datasets), replicated with
 distinct record ids until it holds ``--events`` events, then imports it through the
-real pipeline (framing, parsing, normalization, enrichment, dedup, Parquet append) into
-a fresh data directory.  The baseline measured in the same run is the bare cost of
+real ingest pipeline (framing, parsing, normalization, enrichment, dedup, Parquet append,
+publish on a bus without subscribers: detection is benchmarked on its own) into a fresh
+data directory.  The baseline measured in the same run is the bare cost of
 reading the same file and decoding every line with orjson, so the ratio says what the
 whole pipeline costs relative to merely touching each event in Python.
 
@@ -23,8 +24,13 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
+
+if TYPE_CHECKING:
+    from openmdr.pipeline import IngestPipeline
+    from openmdr.runtime import Platform
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -97,6 +103,20 @@ def baseline_decode(path: Path) -> tuple[int, float, float]:
     return n, time.perf_counter() - started, time.process_time() - cpu
 
 
+def ingest_pipeline(platform: Platform) -> IngestPipeline:
+    """The ingest half of the flow over the platform's stores, with a bus nobody listens on.
+
+    ``Platform.pipeline`` also attaches detection, correlation and response to the bus;
+    those have their own benchmarks, this one measures collect -> normalize -> enrich ->
+    store -> publish.
+    """
+    from openmdr.bus import InProcessBus
+    from openmdr.pipeline import IngestPipeline
+
+    p = platform
+    return IngestPipeline(p.state, p.lake, InProcessBus(), p.geo, batch_size=p.settings.lake.batch_size)
+
+
 def run_import(path: Path, data_dir: Path) -> tuple[object, float, float]:
     """Import the file through the real pipeline into ``data_dir``: (report, wall seconds, CPU seconds)."""
     from openmdr.ingest.files import plan_sources, read_sources
@@ -105,9 +125,9 @@ def run_import(path: Path, data_dir: Path) -> tuple[object, float, float]:
 
     platform = Platform.from_data_dir(data_dir)
     platform.state.create_tenant(TenantInfo(name="bench", networks=("10.0.0.0/8", "192.168.0.0/16")), actor="bench")
-    platform.pipeline  # noqa: B018  (open stores before the clock starts)
+    pipeline = ingest_pipeline(platform)
     started, cpu = time.perf_counter(), time.process_time()
-    report = platform.pipeline.submit("bench", read_sources(plan_sources([str(path)])))
+    report = pipeline.submit("bench", read_sources(plan_sources([str(path)])))
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     platform.close()
     return report, elapsed, cpu

@@ -228,6 +228,15 @@ def bench_load_and_match(args: argparse.Namespace, tmp: Path) -> dict[str, float
     t_build = time.perf_counter() - t0
     print(f"load: {report.added:,} indicators made in {t_make:.1f}s, stored in {t_store:.1f}s "
           f"({report.added / t_store:,.0f}/s), matcher built from the store in {t_build:.1f}s")  # fmt: skip
+    t0 = time.perf_counter()
+    unchanged = matcher.refresh()
+    t_noop = time.perf_counter() - t0
+    store.upsert_indicators([Indicator("domain", "fresh-c2.example", confidence=90, first_seen=NOW)], "bench", now=NOW)
+    t0 = time.perf_counter()
+    loaded = matcher.refresh()
+    t_delta = time.perf_counter() - t0
+    print(f"refresh: nothing changed {t_noop * 1000:.1f} ms ({unchanged}); one new indicator live in "
+          f"{t_delta * 1000:.0f} ms ({loaded}, {len(matcher._state.layers)} layers)")  # fmt: skip
     events = make_events(args.events, rng, values)
     batches = [events.slice(i, args.batch) for i in range(0, events.num_rows, args.batch)]
     matcher.match(batches[0])  # warm caches
@@ -260,6 +269,7 @@ def bench_load_and_match(args: argparse.Namespace, tmp: Path) -> dict[str, float
     state.close()
     return {
         "indicators": report.added, "store_seconds": round(t_store, 2), "build_seconds": round(t_build, 2),
+        "refresh_noop_ms": round(t_noop * 1000, 1), "refresh_one_new_ms": round(t_delta * 1000, 1),
         "events": events.num_rows, "batch": args.batch, "hits": hits, "alerts": alerts,
         "match_events_per_s": round(rate), "match_events_per_cpu_s": round(cpu_rate),
         "baseline_events_per_s": round(naive_rate), "baseline_events_per_cpu_s": round(naive_cpu_rate),

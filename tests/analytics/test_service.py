@@ -46,8 +46,7 @@ def test_service_uses_the_stores_tenants_inventory_and_baselines(state_store: St
     assert fired[0].details["timezone"] == "Asia/Seoul" and fired[0].details["local_hour"] == 4
     assert restarted.engine.state_size()["identity.user"] == 1
 
-
-def test_tenant_unknown_to_the_store_is_analysed_with_defaults(state_store: StateStore) -> None:
+    # a tenant unknown to the store (a capture scanned offline) is analysed with defaults
     service = AnalyticsService(state_store)
     events = [logon(5 * i, "root", src="45.13.113.7", failed=True, tenant="capture") for i in range(20)]
     assert sorted(a.source for a in service.analyze(events)) == [

@@ -97,6 +97,7 @@ class World:
     cases: dict[str, list[str]] = field(default_factory=dict)  # tenant -> case ids
     exceptions: dict[str, int] = field(default_factory=dict)  # tenant -> rule exception id
     indicators: dict[str, str] = field(default_factory=dict)  # tenant -> indicator id
+    proposals: dict[str, str] = field(default_factory=dict)  # tenant -> sharing proposal id
 
     def headers(self, username: str) -> dict[str, str]:
         """Bearer headers of the user's API token."""
@@ -116,8 +117,11 @@ def tenant_user(role: str, tenant: str) -> str:
     return f"{role.replace('_', '-')}.{tenant}"
 
 
-def build_world(platform: Platform, identity: IdentityStore) -> World:
-    """Populate both tenants: assets, an ingest token, events, dead letters, users of every role."""
+def build_world(platform: Platform, identity: IdentityStore, domain: bool = True) -> World:
+    """Populate both tenants: assets, an ingest token, events, dead letters, users of every role.
+
+    ``domain`` adds alerts, a case, a response action, rule overrides, an indicator and a proposal.
+    """
     world = World(platform, identity)
     state = platform.state
     for tenant in TENANTS:
@@ -135,7 +139,8 @@ def build_world(platform: Platform, identity: IdentityStore) -> World:
         assert (report.stored, report.rejected) == (1, 1)
         world.letters[tenant] = [d.id for d in state.list_dead_letters(tenant)]
         assert world.letters[tenant], "the malformed record must be dead-lettered"
-        add_domain_data(world, tenant)
+        if domain:
+            add_domain_data(world, tenant)
         for role in ROLES:
             if role == "provider_admin":
                 continue
@@ -179,9 +184,17 @@ def add_domain_data(world: World, tenant: str) -> None:
     world.exceptions[tenant] = rules.add_exception(tenant, EXCEPTION.format(tenant=tenant), "test").id
     platform.intel.upsert_indicators([Indicator("domain", f"marker-{tenant}.example", tenant=tenant)], "test")
     world.indicators[tenant] = Indicator("domain", f"marker-{tenant}.example", tenant=tenant).id
+    proposal = {"type": "domain", "value": f"marker-{tenant}-c2.example", "tlp": "amber", "confidence": 70}
+    world.proposals[tenant] = platform.intel.add_proposals(tenant, world.cases[tenant][0], [proposal], "test")[0].id
 
 
 @pytest.fixture()
 def world(platform: Platform, identity: IdentityStore) -> World:
     """Two populated tenants with users of every role."""
     return build_world(platform, identity)
+
+
+@pytest.fixture()
+def base_world(platform: Platform, identity: IdentityStore) -> World:
+    """Two tenants with assets, events, dead letters and users of every role (no alerts or cases)."""
+    return build_world(platform, identity, domain=False)

@@ -20,20 +20,20 @@ def _login(client: TestClient, username: str, password: str = PASSWORD) -> str:
     return response.json()["csrf_token"]
 
 
-def test_secrets_are_hashed_at_rest(world: World) -> None:
+def test_secrets_are_hashed_at_rest(base_world: World) -> None:
     """Passwords are argon2id hashes; API token secrets are never stored."""
-    state: StateStore = world.platform.state
+    state: StateStore = base_world.platform.state
     with state.engine.connect() as conn:
         hashes = [r[0] for r in conn.execute(sa.select(users.c.password_hash))]
         stored = " ".join(str(tuple(r)) for r in conn.execute(sa.select(api_tokens)))
     assert hashes and all(h.startswith("$argon2id$") for h in hashes)
     assert PASSWORD not in " ".join(hashes)
-    for secret in world.tokens.values():
+    for secret in base_world.tokens.values():
         assert secret not in stored
 
 
 @sqlite_only
-def test_session_cookie_and_csrf(client: TestClient, world: World) -> None:
+def test_session_cookie_and_csrf(client: TestClient, base_world: World) -> None:
     """A console session reads freely; every change needs the CSRF token; logout ends it."""
     user = tenant_user("tenant_admin", "alpha")
     set_cookie = client.post("/api/v1/auth/login", json={"username": user, "password": PASSWORD}).headers["set-cookie"]
@@ -52,7 +52,7 @@ def test_session_cookie_and_csrf(client: TestClient, world: World) -> None:
 
 
 @sqlite_only
-def test_session_expires_when_idle_and_at_lifetime(client: TestClient, world: World, clock: FakeClock) -> None:
+def test_session_expires_when_idle_and_at_lifetime(client: TestClient, base_world: World, clock: FakeClock) -> None:
     """An idle session ends after the idle timeout; an active one at its lifetime."""
     user = tenant_user("tenant_analyst", "alpha")
     _login(client, user)
@@ -67,7 +67,7 @@ def test_session_expires_when_idle_and_at_lifetime(client: TestClient, world: Wo
     assert client.get("/api/v1/me").status_code == 401
 
 
-def test_login_rate_limit_per_user(client: TestClient, world: World, clock: FakeClock) -> None:
+def test_login_rate_limit_per_user(client: TestClient, base_world: World, clock: FakeClock) -> None:
     """Five failures lock the user name for the window, even for the right password; then it opens again."""
     user = tenant_user("auditor", "alpha")
     for _ in range(5):
@@ -77,12 +77,14 @@ def test_login_rate_limit_per_user(client: TestClient, world: World, clock: Fake
     assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
     clock.advance(minutes=16)
     _login(client, user)
-    failures = [a for a in world.platform.state.list_audit(None, provider_wide=True) if a.action == "auth.login_failed"]
+    failures = [
+        a for a in base_world.platform.state.list_audit(None, provider_wide=True) if a.action == "auth.login_failed"
+    ]
     assert len(failures) == 5 and failures[0].details["reason"] == "wrong password"
 
 
 @sqlite_only
-def test_login_rate_limit_per_client(client: TestClient, world: World, clock: FakeClock) -> None:
+def test_login_rate_limit_per_client(client: TestClient, base_world: World, clock: FakeClock) -> None:
     """Spraying many user names from one client is stopped too (unknown names count alike)."""
     for i in range(20):
         client.post("/api/v1/auth/login", json={"username": f"nobody{i}", "password": "whatever pass"})
@@ -93,18 +95,18 @@ def test_login_rate_limit_per_client(client: TestClient, world: World, clock: Fa
 
 
 @sqlite_only
-def test_bad_bearer_tokens_are_rate_limited(client: TestClient, world: World, clock: FakeClock) -> None:
+def test_bad_bearer_tokens_are_rate_limited(client: TestClient, base_world: World, clock: FakeClock) -> None:
     """Guessing API tokens counts against the client like failed logins."""
     for _ in range(20):
         assert client.get("/api/v1/me", headers={"Authorization": "Bearer omdr_at_guess"}).status_code == 401
-    assert client.get("/api/v1/me", headers=world.headers("root")).status_code == 429
+    assert client.get("/api/v1/me", headers=base_world.headers("root")).status_code == 429
     clock.advance(minutes=16)
-    assert client.get("/api/v1/me", headers=world.headers("root")).status_code == 200
+    assert client.get("/api/v1/me", headers=base_world.headers("root")).status_code == 200
 
 
-def test_api_token_scopes_expiry_and_revocation(client: TestClient, world: World, clock: FakeClock) -> None:
+def test_api_token_scopes_expiry_and_revocation(client: TestClient, base_world: World, clock: FakeClock) -> None:
     """A token narrows its user's rights, expires, and stops working once revoked."""
-    identity: IdentityStore = world.identity
+    identity: IdentityStore = base_world.identity
     user = tenant_user("tenant_admin", "alpha")
     _, secret = identity.create_api_token(user, "reader", "test", expires_at=clock() + timedelta(days=1),
                                           scopes=["asset:read"])  # fmt: skip
@@ -115,16 +117,16 @@ def test_api_token_scopes_expiry_and_revocation(client: TestClient, world: World
     assert client.post("/api/v1/me/tokens", json={"name": "more"}, headers=h).status_code == 403
     clock.advance(days=2)
     assert client.get("/api/v1/tenants/alpha/assets", headers=h).status_code == 401
-    full = world.headers(user)
+    full = base_world.headers(user)
     token_id = next(t.id for t in identity.list_api_tokens(user) if t.name == "t")
     assert client.delete(f"/api/v1/me/tokens/{token_id}", headers=full).status_code == 200
     assert client.get("/api/v1/me", headers=full).status_code == 401
-    actions = [a.action for a in world.platform.state.list_audit(None, provider_wide=True)]
+    actions = [a.action for a in base_world.platform.state.list_audit(None, provider_wide=True)]
     assert "api_token.create" in actions and "api_token.revoke" in actions
 
 
 @sqlite_only
-def test_token_created_in_a_session_is_shown_once(client: TestClient, world: World) -> None:
+def test_token_created_in_a_session_is_shown_once(client: TestClient, base_world: World) -> None:
     """POST /me/tokens returns the secret; listing never does."""
     csrf = _login(client, tenant_user("tenant_analyst", "alpha"))
     r = client.post("/api/v1/me/tokens", json={"name": "ci", "scopes": ["case:read"], "tenant": "alpha"},
@@ -139,12 +141,12 @@ def test_token_created_in_a_session_is_shown_once(client: TestClient, world: Wor
 
 
 @sqlite_only
-def test_disabled_user_and_password_change(client: TestClient, world: World) -> None:
+def test_disabled_user_and_password_change(client: TestClient, base_world: World) -> None:
     """Disabling a user stops their tokens and sign-in; a password change ends sessions."""
-    root = world.headers("root")
+    root = base_world.headers("root")
     viewer = tenant_user("customer_viewer", "alpha")
     assert client.patch(f"/api/v1/users/{viewer}", json={"disabled": True}, headers=root).status_code == 200
-    assert client.get("/api/v1/me", headers=world.headers(viewer)).status_code == 401
+    assert client.get("/api/v1/me", headers=base_world.headers(viewer)).status_code == 401
     r = client.post("/api/v1/auth/login", json={"username": viewer, "password": PASSWORD})
     assert r.status_code == 401
     analyst = tenant_user("tenant_analyst", "bravo")
@@ -157,9 +159,9 @@ def test_disabled_user_and_password_change(client: TestClient, world: World) -> 
     _login(client, analyst, new)
 
 
-def test_identity_store_refuses_directly(world: World, clock: FakeClock) -> None:
+def test_identity_store_refuses_directly(base_world: World, clock: FakeClock) -> None:
     """Without HTTP: wrong passwords raise, the limit holds, unknown roles are refused."""
-    identity = world.identity
+    identity = base_world.identity
     with pytest.raises(AuthenticationError):
         identity.authenticate("root", "not the password", "cli")
     for _ in range(4):

@@ -264,6 +264,15 @@ ROUTES: dict[tuple[str, str], AttackBuilder] = {
         Attack("DELETE", f"/api/v1/tenants/{A}/rules/exceptions/{w.exceptions[B]}"),
     ],
     ("GET", "/api/v1/indicators"): lambda w: [Attack("GET", "/api/v1/indicators")],
+    ("GET", "/api/v1/tenants/{tenant}/sla"): lambda w: _both(T + "/sla"),
+    ("GET", "/api/v1/tenants/{tenant}/intel/proposals"): lambda w: _both(T + "/intel/proposals"),
+    ("POST", "/api/v1/tenants/{tenant}/intel/proposals/approve"): lambda w: [
+        Attack("POST", f"/api/v1/tenants/{t}/intel/proposals/approve", {"proposal_ids": [w.proposals[B]]})
+        for t in (B, A)
+    ],
+    ("POST", "/api/v1/tenants/{tenant}/intel/proposals/{proposal_id}/reject"): lambda w: [
+        Attack("POST", f"/api/v1/tenants/{t}/intel/proposals/{w.proposals[B]}/reject", {"reason": "no"}) for t in (B, A)
+    ],
     ("GET", "/api/v1/tenants/{tenant}/indicators"): lambda w: _both(T + "/indicators"),
     ("GET", "/api/v1/tenants/{tenant}/indicators/{indicator_id}"): lambda w: [
         Attack("GET", f"/api/v1/tenants/{B}/indicators/{w.indicators[B]}"),
@@ -318,12 +327,13 @@ def bravo_snapshot(w: World) -> dict[str, Any]:
         "overrides": RuleStore(state).overrides(B),
         "exceptions": [e.id for e in RuleStore(state).exceptions(B)],
         "indicators": [(i.id, i.expires_at) for i in w.platform.intel.list_indicators(B, own_only=True)],
+        "proposals": [(p.id, p.status) for p in w.platform.intel.list_proposals(B)],
     }  # fmt: skip
 
 
 def bravo_markers(w: World) -> tuple[str, ...]:
     """Everything that identifies bravo's data: the fixed markers and bravo's case, alert and indicator ids."""
-    return (*MARKERS, *w.cases[B], *w.alerts[B], w.indicators[B], "act-bravo")
+    return (*MARKERS, *w.cases[B], *w.alerts[B], w.indicators[B], w.proposals[B], "act-bravo")
 
 
 def judge(who: str, attack: Attack, status: int, text: str, anonymous: bool, markers: tuple[str, ...]) -> str | None:
@@ -395,13 +405,15 @@ def _bravo_reads_its_own(client: TestClient, world: World) -> None:
         paths = ("assets", "assets/host-bravo", "ingest-tokens", "users", f"dead-letters/{_letter(world)}/payload",
                  "audit/export", "cases", f"cases/{case}", f"cases/{case}/timeline", f"cases/{case}/alerts", "alerts",
                  f"alerts/{world.alerts[B][0]}", "actions", "actions/act-bravo", f"cases/{case}/response-plan",
-                 "rules/overrides", "indicators",
+                 "rules/overrides", "indicators", "intel/proposals",
                  f"indicators/{world.indicators[B]}")  # fmt: skip
         for path in paths:
             url = f"/api/v1/tenants/{B}/{path}"
             response = client.get(url, headers=headers)
             assert response.status_code == 200, (reader, url, response.text)
             assert any(m in response.text for m in (*MARKERS, case)), (reader, url)
+        sla = client.get(f"/api/v1/tenants/{B}/sla", headers=headers).json()
+        assert sla["tenant"] == B and sla["cases"] == len(world.cases[B])
         rows = client.post(f"/api/v1/tenants/{B}/events/query", json={"sql": "SELECT message FROM events"},
                            headers=headers).json()["rows"]  # fmt: skip
         assert {"message": "marker-bravo"} in rows

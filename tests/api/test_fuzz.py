@@ -24,7 +24,7 @@ from openmdr.store.identity import IdentityStore
 
 from .conftest import World, build_world, sqlite_only
 
-EXAMPLES_PER_OPERATION = 6
+EXAMPLES_PER_OPERATION = 4
 #: Fuzzing phase only (valid and invalid data), a few examples per operation: bounded run time.
 FUZZ_CONFIG = SchemathesisConfig.from_str(f"""
 [phases.coverage]

@@ -180,6 +180,7 @@ def test_the_attack_is_one_pure_complete_case_and_noise_stays_low(setup) -> None
     external = {o.value for o in case.observables if not o.internal}
     assert {C2, "45.155.205.10", "cdn-update.example"} <= external
     assert "10.20.0.40" not in external
+    assert {"ev-spray", "ev-ps", "ev-exfil"} <= set(case.evidence)
 
 
 def test_the_timeline_tells_the_kill_chain_with_attack_names_and_lake_events(setup) -> None:

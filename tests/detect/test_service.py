@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from openmdr.detect import DetectionService, Engine, TenantOverrides, default_library, library_from_texts
-from openmdr.models.event import events_to_table
+from openmdr.models.event import events_to_table, table_to_events
 from tests.detect.helpers import at, event, rule_text
 from tests.detect.test_correlation import FAIL, correlation
 
@@ -55,3 +57,14 @@ def test_rule_pack_is_the_default_and_compiles_whole() -> None:
     ruleset = engine.compile(library)
     assert ruleset.problems == [], [p.reason for p in ruleset.problems]
     assert all(m.author for m in ruleset.metas)
+
+
+def test_table_path_equals_event_path(full_engine: Engine, shared_root: Path) -> None:
+    """``evaluate_table`` (events rebuilt for hits only) gives exactly the alerts of ``evaluate``."""
+    from tests.detect.test_differential import _events
+
+    events = _events(sorted((shared_root / "datasets" / "otrf").glob("*.zip"))[:3], 1500)
+    table = events_to_table(events)
+    by_events = [a.to_json_dict() for a in full_engine.evaluate(table_to_events(table))]
+    by_table = [a.to_json_dict() for a in full_engine.evaluate_table(table)]
+    assert by_table == by_events and len(by_table) > 10

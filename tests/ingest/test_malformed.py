@@ -140,3 +140,30 @@ def test_reimport_of_the_corpus_duplicates_the_good_and_dead_letters_the_bad_aga
     assert again.received == first.received and again.stored == 0
     assert again.duplicates == first.stored and again.rejected == first.rejected
     assert len(platform.state.list_dead_letters(tenant="acme", limit=10_000)) == 2 * first.rejected
+
+
+def test_numbers_beyond_the_lake_columns_never_sink_a_batch(platform: Platform) -> None:
+    """Huge integers and non-finite numbers: refused with a reason or kept in fields only, never a crash."""
+    from openmdr.normalize.parsers.zeek import read_zeek_header
+
+    zeek = read_zeek_header([b"#separator \\x09", b"#fields\tts\torig_bytes\tduration",
+                             b"#types\ttime\tcount\tinterval"])  # fmt: skip
+    records = [
+        RawRecord(b"CEF:0|V|P|1|9|n|3|rt=1772445601000 in=9999999999999999999 spid=99999999999999999999", "cef", "a:0"),
+        RawRecord(b"1772445601.0\t99999999999999999999999\t1", "zeek_tsv", "b:0", zeek),
+        RawRecord(b"1772445601.0\t18446744073709551615\tinf", "zeek_tsv", "b:1", zeek),
+        RawRecord(b"1772445601.0\t18446744073709551615\t2.5", "zeek_tsv", "b:2", zeek),
+        RawRecord(b'{"@timestamp": "2026-03-02T10:00:00Z", "pid": 9999999999999999999}', "json", "c:0"),
+        RawRecord(b'{"@timestamp": "2026-03-02T10:00:00Z", "pid": 99999999999999999999999}', "json", "c:1"),  # a float
+        RawRecord(b"<13>1 2026-03-02T10:00:00Z h app 99999999999999999999999999 - - x", "syslog", "d:0"),
+        RawRecord(b'{"@timestamp": 1e300}', "json", "c:2"),
+    ]
+    report = platform.pipeline.submit("acme", records)
+    assert report.balanced and (report.stored, report.rejected) == (5, 3), report.rejection_reasons
+    rows = platform.lake.query("acme", "SELECT bytes_in, process_pid, fields FROM events ORDER BY origin").to_pylist()
+    assert rows[0]["bytes_in"] is None and rows[0]["process_pid"] is None  # the value stays in fields
+    assert orjson.loads(rows[1]["fields"])["orig_bytes"] == 18446744073709551615
+    assert set(report.rejection_reasons) == {
+        "zeek_tsv: Zeek column orig_bytes (count)", "zeek_tsv: Zeek column duration (interval)",
+        "json: no usable timestamp (@timestamp",
+    }  # fmt: skip

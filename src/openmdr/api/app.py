@@ -100,17 +100,22 @@ def create_app(platform: Platform, *, identity: IdentityStore | None = None) -> 
 def install_domain_routers(app: FastAPI, platform: Platform, svc: Services) -> None:
     """Cases and alerts, response, rules and indicators: thin routers over the stages' services."""
     from openmdr.api.domain import CaseWork, IndicatorWork, ResponseWork, RuleWork
-    from openmdr.store.rules import RuleStore
 
     app.state.domain = {
         "cases": CaseWork(platform.cases, platform.state),
         "response": ResponseWork(platform.response),
-        "rules": RuleWork(RuleStore(platform.state)),
-        "indicators": IndicatorWork(platform.intel),
+        "rules": RuleWork(platform.rules, lambda tenant: _reload_overrides(platform, tenant)),
+        "indicators": IndicatorWork(platform.intel, lambda: platform.learning),
     }
     app.include_router(cases.router)
     app.include_router(response.router)
     app.include_router(rules.router)
+
+
+def _reload_overrides(platform: Platform, tenant: str) -> None:
+    """Hand a tenant's changed overrides to this process's detection service, if it is running."""
+    if "detection" in platform.__dict__:  # never compile the rule library just for this
+        platform.detection.set_overrides(tenant, platform.rules.overrides(tenant))
 
 
 def open_cases_per_tenant(state: StateStore) -> dict[str, int]:

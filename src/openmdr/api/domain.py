@@ -10,7 +10,7 @@ only for callers holding the permission on every tenant they see.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from openmdr.api.rbac import Principal, require
@@ -19,12 +19,13 @@ from openmdr.store.errors import NotFoundError, ValidationError
 if TYPE_CHECKING:
     from openmdr.correlate import CaseService
     from openmdr.correlate.timeline import Timeline
+    from openmdr.intel.learning import LearningLoop
     from openmdr.models import Case
     from openmdr.models.action import ActionRecord
     from openmdr.models.indicator import Indicator
     from openmdr.respond import ResponseService
     from openmdr.store.alerts import StoredAlert
-    from openmdr.store.intel import IntelStore
+    from openmdr.store.intel import IntelStore, Proposal
     from openmdr.store.response import PolicyVersion
     from openmdr.store.rules import ExceptionInfo, RuleSetInfo, RuleStore
     from openmdr.store.state import StateStore
@@ -40,23 +41,33 @@ class CaseWork:
         self.cases = cases
         self.state = state
 
-    def list(self, principal: Principal, tenant: str, **filters: Any) -> builtins.list[Case]:
-        """The tenant's cases by priority then recency."""
+    def list(self, principal: Principal, tenant: str, **filters: Any) -> builtins.list[Any]:
+        """The tenant's cases by priority then recency, as summary rows (one query; details per case)."""
         require(principal, "case:read", tenant)
-        return self.cases.list(tenant, **_bounded(filters))
+        return self._rows(tenant, _case_filters(filters))
 
-    def queue(self, principal: Principal, **filters: Any) -> builtins.list[Case]:
-        """One queue across every tenant whose cases the caller may read (the SOC's view)."""
-        filters = _bounded(filters)
+    def queue(self, principal: Principal, **filters: Any) -> builtins.list[Any]:
+        """One queue across every tenant whose cases the caller may read (the SOC's view), as summary rows."""
+        filters = _case_filters(filters)
         if principal.is_provider("case:read"):
-            return self.cases.list(None, provider_wide=True, **filters)
+            return self._rows(None, filters)
         tenants = principal.tenants_with("case:read", [t.name for t in self.state.list_tenants()])
         if not tenants:
             require(principal, "case:read", None)
         limit, offset = filters.pop("limit"), filters.pop("offset")
-        merged = [c for t in tenants for c in self.cases.list(t, limit=limit + offset, **filters)]
-        merged.sort(key=lambda c: (c.priority, -(c.updated_at.timestamp() if c.updated_at else 0.0), c.case_id))
+        merged = [r for t in tenants for r in self._rows(t, {**filters, "limit": limit + offset, "offset": 0})]
+        merged.sort(key=lambda r: (r.priority, -r.updated_at.timestamp(), -r.id))
         return merged[offset : offset + limit]
+
+    def _rows(self, tenant: str | None, filters: dict[str, Any]) -> builtins.list[Any]:
+        """Case rows from the case store (``tenant`` None: every tenant, for provider-wide readers only)."""
+        from openmdr.models.case import CASE_STATUSES
+
+        status = filters.get("status")
+        if status is not None and status not in CASE_STATUSES:
+            raise ValidationError(f"unknown status {status!r}; one of {', '.join(CASE_STATUSES)}")
+        with self.state.transaction() as conn:
+            return self.cases.case_store.list(conn, tenant, **filters)
 
     def get(self, principal: Principal, tenant: str, case_id: str) -> Case:
         """One of the tenant's cases."""
@@ -65,6 +76,16 @@ class CaseWork:
         if case is None:
             raise NotFoundError(f"tenant {tenant!r} has no case {case_id!r}")
         return case
+
+    def sla(self, principal: Principal, tenant: str) -> Any:
+        """The tenant's SLA figures (MTTD, MTTR, time to acknowledge/contain/resolve, off-hours share)."""
+        from openmdr.measure.sla import sla_report
+
+        require(principal, "case:read", tenant)
+        info = self.state.get_tenant(tenant)
+        if info is None:
+            raise NotFoundError(f"unknown tenant {tenant!r}")
+        return sla_report(info, self.cases.list(tenant, limit=10_000))
 
     def timeline(self, principal: Principal, tenant: str, case_id: str, with_events: bool) -> Timeline:
         """The case's ATT&CK-ordered kill-chain timeline."""
@@ -123,6 +144,12 @@ class CaseWork:
         if found is None:
             raise NotFoundError(f"tenant {tenant!r} has no alert {alert_id!r}")
         return found
+
+
+def _case_filters(filters: dict[str, Any]) -> dict[str, Any]:
+    out = _bounded(filters)
+    out["open_only"] = bool(out.get("open_only", False))
+    return out
 
 
 def _bounded(filters: dict[str, Any]) -> dict[str, Any]:
@@ -196,8 +223,14 @@ class ResponseWork:
 class RuleWork:
     """The global rule library (provider-wide) and each tenant's overrides and exceptions."""
 
-    def __init__(self, rules: RuleStore) -> None:
+    def __init__(self, rules: RuleStore, on_overrides_changed: Callable[[str], None] | None = None) -> None:
         self.rules = rules
+        self.on_overrides_changed = on_overrides_changed
+
+    def _changed(self, tenant: str) -> None:
+        """Let the running detection apply the tenant's new overrides from its next batch."""
+        if self.on_overrides_changed is not None:
+            self.on_overrides_changed(tenant)
 
     def versions(self, principal: Principal) -> builtins.list[RuleSetInfo]:
         """Every installed library version."""
@@ -230,6 +263,7 @@ class RuleWork:
             self.rules.set_enabled(tenant, rule_id, enabled, principal.actor)
         if severity is not None or reset:
             self.rules.set_severity(tenant, rule_id, severity, principal.actor)
+        self._changed(tenant)
 
     def add_exception(self, principal: Principal, tenant: str, filter_yaml: str) -> ExceptionInfo:
         """Add a Sigma-filter exception for the tenant."""
@@ -237,21 +271,48 @@ class RuleWork:
 
         require(principal, "override:write", tenant)
         try:
-            return self.rules.add_exception(tenant, filter_yaml, principal.actor)
+            added = self.rules.add_exception(tenant, filter_yaml, principal.actor)
         except yaml.YAMLError as exc:  # the filter parser lets YAML syntax errors through
             raise ValidationError(f"the filter is not valid YAML: {exc}") from None
+        self._changed(tenant)
+        return added
 
     def remove_exception(self, principal: Principal, tenant: str, exception_id: int) -> None:
         """Remove one of the tenant's exceptions."""
         require(principal, "override:write", tenant)
         self.rules.remove_exception(tenant, exception_id, principal.actor)
+        self._changed(tenant)
 
 
 class IndicatorWork:
-    """Indicators visible to a tenant (its own and the shared ones), and the provider-wide set."""
+    """Indicators visible to a tenant (its own and the shared ones), the provider-wide set, and sharing proposals."""
 
-    def __init__(self, intel: IntelStore) -> None:
+    def __init__(self, intel: IntelStore, learning: Callable[[], LearningLoop] | None = None) -> None:
         self.intel = intel
+        self._learning = learning
+
+    def proposals(self, principal: Principal, tenant: str, status: str | None) -> builtins.list[Proposal]:
+        """Observables of the tenant's resolved cases proposed for sharing, and what became of them."""
+        require(principal, "indicator:read", tenant)
+        return self.intel.list_proposals(tenant, status)
+
+    def approve(
+        self, principal: Principal, tenant: str, proposal_ids: Sequence[str], tlp: str | None
+    ) -> tuple[builtins.list[Proposal], int]:
+        """Share the tenant's pending proposals (retro-hunted in every tenant); returns them and how many were shared.
+
+        The retro-hunt's alerts belong to the tenants they were found in and are not returned here.
+        """
+        require(principal, "indicator:write", tenant)
+        if self._learning is None:
+            raise NotFoundError("the learning loop is not part of this build")
+        result = self._learning().approve(tenant, proposal_ids, principal.actor, tlp)
+        return result.proposals, len(result.shared)
+
+    def reject(self, principal: Principal, tenant: str, proposal_id: str, reason: str) -> Proposal:
+        """Decline one of the tenant's pending proposals."""
+        require(principal, "indicator:write", tenant)
+        return self.intel.decide_proposal(tenant, proposal_id, "rejected", principal.actor, reason=reason)
 
     def list(
         self, principal: Principal, tenant: str | None, kind: str | None, limit: int, offset: int

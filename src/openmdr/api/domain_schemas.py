@@ -66,6 +66,43 @@ class CaseOut(_FromAttrs):
     links: list[dict[str, Any]]
 
 
+class CaseSummaryOut(BaseModel):
+    """A case in a list: what the queue shows (the full case, alerts and timeline are per case)."""
+
+    case_id: str
+    tenant: str
+    title: str
+    severity: str
+    status: str
+    resolution: str | None
+    priority: int
+    risk_score: float
+    assignee: str | None
+    alert_count: int
+    tactics: list[str]
+    sources: list[str]
+    created_at: datetime
+    updated_at: datetime
+    first_event_at: datetime | None
+    detected_at: datetime | None
+    acknowledged_at: datetime | None
+    contained_at: datetime | None
+    resolved_at: datetime | None
+
+    @classmethod
+    def of(cls, row: Any) -> CaseSummaryOut:
+        """From a row of the case store."""
+        data = row.data or {}
+        return cls(
+            case_id=row.case_id, tenant=row.tenant, title=row.title, severity=row.severity, status=row.status,
+            resolution=row.resolution, priority=row.priority, risk_score=row.risk_score, assignee=row.assignee,
+            alert_count=row.alert_count, tactics=list(data.get("tactics", [])), sources=list(data.get("sources", [])),
+            created_at=row.created_at, updated_at=row.updated_at, first_event_at=row.first_event_at,
+            detected_at=row.detected_at, acknowledged_at=row.acknowledged_at, contained_at=row.contained_at,
+            resolved_at=row.resolved_at,
+        )  # fmt: skip
+
+
 class AlertOut(BaseModel):
     """An alert with its triage: risk, channel, dedup count, status and case."""
 
@@ -326,6 +363,63 @@ class OverrideBody(BaseModel):
     enabled: bool | None = None
     severity: str | None = Field(None, max_length=16)
     reset_severity: bool = False
+
+
+class ProposalOut(_FromAttrs):
+    """An observable of a resolved case proposed for sharing with every tenant, and its decision."""
+
+    id: str
+    tenant: str
+    case_id: str
+    type: str
+    value: str
+    tlp: str
+    confidence: int
+    status: str
+    reason: str | None
+    indicator_id: str | None
+    created_at: datetime
+    decided_at: datetime | None
+    decided_by: str | None
+
+
+class ApproveProposalsBody(BaseModel):
+    """Pending proposals to share, optionally at another TLP."""
+
+    proposal_ids: list[str] = Field(min_length=1, max_length=1000)
+    tlp: str | None = Field(None, max_length=16)
+
+
+class ApprovedOut(BaseModel):
+    """The decided proposals and how many indicators were shared."""
+
+    proposals: list[ProposalOut]
+    shared: int
+
+
+class RejectBody(BaseModel):
+    """Why a proposal is not shared."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class SlaOutReport(BaseModel):
+    """A tenant's SLA figures in seconds (MTTD, MTTR, ...) and case counts."""
+
+    tenant: str
+    cases: int
+    open_cases: int
+    by_status: dict[str, int]
+    by_resolution: dict[str, int]
+    time_to_detect: dict[str, float | int | None]
+    time_to_acknowledge: dict[str, float | int | None]
+    time_to_contain: dict[str, float | int | None]
+    time_to_resolve: dict[str, float | int | None]
+    mttd_s: float | None
+    mttr_s: float | None
+    detections: int
+    off_hours_detections: int
+    off_hours_share: float | None
 
 
 class IndicatorOut(_FromAttrs):

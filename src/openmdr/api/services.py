@@ -20,7 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from openmdr.api.rbac import PermissionDeniedError, Principal, may_grant, require
+from openmdr.api.rbac import PERMISSIONS, PermissionDeniedError, Principal, may_grant, require
 from openmdr.models import AssetInfo, TenantInfo
 from openmdr.store.audit import AuditRecord, AuditVerification
 from openmdr.store.errors import NotFoundError, ValidationError
@@ -186,8 +186,6 @@ class UserService:
         """Create an API token: one's own (any user), or another user's (provider-wide token:write)."""
         self._token_owner(principal, username, "token:write")
         if scopes is not None:
-            from openmdr.api.rbac import PERMISSIONS
-
             unknown = sorted(set(scopes) - set(PERMISSIONS))
             if unknown:
                 raise ValidationError(f"unknown permissions {', '.join(unknown)}")

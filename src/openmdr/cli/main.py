@@ -13,6 +13,7 @@ from openmdr.cli.common import UserError, err_console
 from openmdr.cli.data import deadletter_app, formats_command, ingest_command, lake_app, query_command
 from openmdr.cli.demo import demo_command, generate_command
 from openmdr.cli.intel import intel_app, leaks_app
+from openmdr.cli.relay import relay_app
 from openmdr.cli.respond import respond_app
 from openmdr.cli.rules import rules_app
 from openmdr.cli.scan import scan_command
@@ -64,6 +65,7 @@ app.add_typer(cases_app, name="cases")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(rules_app, name="rules")
 app.add_typer(respond_app, name="respond")
+app.add_typer(relay_app, name="relay")
 app.command("ingest")(ingest_command)
 app.command("query")(query_command)
 app.command("formats")(formats_command)

@@ -28,9 +28,15 @@ import math
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-from openmdr.correlate.entities import KIND_WEIGHTS, EntityKey, dedup_fingerprint, joined_words, weighted_entities
+from openmdr.correlate.entities import (
+    KIND_WEIGHTS,
+    EntityKey,
+    dedup_fingerprint,
+    entity_key,
+    joined_words,
+    weighted_entities,
+)
 from openmdr.models.alert import Alert
 
 _KIND_ORDER = {"user": 0, "host": 1, "lineage": 2, "ip": 3, "domain": 4, "hash": 5}
@@ -148,7 +154,7 @@ class _TenantState:
         self.clusters: dict[str, _Cluster] = {}
         self.index: dict[str, dict[str, list[float]]] = {}
         self.members: dict[str, _Member] = {}
-        self.peers: dict[str, list[Any]] = {}
+        self.peers: dict[str, tuple[float, tuple[str, ...]]] = {}
         self.dedup: dict[str, _Dedup] = {}
         self.specificity: Mapping[str, float] = {}
         self.watermark = float("-inf")
@@ -321,7 +327,7 @@ class Correlator:
             for e, share in list(zip(ents, shares, strict=True)):
                 if e.kind == "ip" and (host := ctx.ip_hosts.get(e.value)) and f"host:{host}" not in have:
                     have.add(f"host:{host}")
-                    ents.append(EntityKey("host", host, f"{host} ({e.value})"))
+                    ents.append(entity_key("host", host, f"{host} ({e.value})"))
                     shares.append(share)
         return ents, shares
 
@@ -340,19 +346,27 @@ class Correlator:
             if factor is not None:
                 w *= factor
             if ent.kind != "lineage":
+                # peer sets are (last seen, tuple of anchor keys): immutable, so the garbage
+                # collector stops tracking them and a large state costs it nothing
                 peer = st.peers.get(key)
                 if peer is None:
-                    peer = st.peers[key] = [now, set()]
+                    seen = tuple(a.key for a in anchors if a.kind != ent.kind)
+                    st.peers[key] = (now, seen)
                     st.peer_queue.append((now, key))
-                elif now > peer[0]:
-                    if now - peer[0] > 0.25 * self.config.hub_memory:
-                        st.peer_queue.append((now, key))
-                    peer[0] = now
-                seen: set[str] = peer[1]
-                if len(seen) <= limit:
-                    for a in anchors:
-                        if a.kind != ent.kind:
-                            seen.add(a.key)
+                else:
+                    last, seen = peer
+                    grown = seen
+                    if len(seen) <= limit:
+                        new = tuple(a.key for a in anchors if a.kind != ent.kind and a.key not in seen)
+                        if new:
+                            grown = seen + new
+                    if now > last:
+                        if now - last > 0.25 * self.config.hub_memory:
+                            st.peer_queue.append((now, key))
+                        last = now
+                    if grown is not seen or last != peer[0]:
+                        st.peers[key] = (last, grown)
+                        seen = grown
                 if len(seen) > limit:
                     w = 0.0
                     hubs.append(ent)

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from openmdr.models.alert import Alert
 
@@ -113,22 +112,23 @@ _IDENTITY_WORDS = (
 _CLOUD_WORDS = ("cloudtrail", "aws", "gcp", "cloud")
 
 
-@dataclass(frozen=True, slots=True)
-class EntityKey:
+class EntityKey(NamedTuple):
     """One normalized entity of an alert: ``kind`` (host/user/ip/domain/hash/lineage), value, display.
 
-    ``key`` (``kind:value``) is what the correlator indexes.
+    ``key`` (``kind:value``) is what the correlator indexes; build one with :func:`entity_key`.
+    A named tuple of strings: immutable, cheap, and not tracked by the garbage collector.
     """
 
     kind: str
     value: str
     display: str
-    role: str | None = None  # src/dst for addresses
-    key: str = ""
+    role: str | None
+    key: str
 
-    def __post_init__(self) -> None:
-        if not self.key:
-            object.__setattr__(self, "key", f"{self.kind}:{self.value}")
+
+def entity_key(kind: str, value: str, display: str, role: str | None = None) -> EntityKey:
+    """An :class:`EntityKey` with its index key filled in."""
+    return EntityKey(kind, value, display, role, f"{kind}:{value}")
 
 
 def _values(raw: Any) -> list[str]:
@@ -190,13 +190,13 @@ def _host_entity(raw: str) -> EntityKey | None:
     host = normalize_host(raw)
     if not host or host in ("localhost", "-"):
         return None
-    return EntityKey("host", host, raw)
+    return entity_key("host", host, raw)
 
 
 @lru_cache(maxsize=65536)
 def _user_entity(raw: str) -> EntityKey | None:
     user = normalize_user(raw)
-    return None if is_generic_user(user) else EntityKey("user", user, raw)
+    return None if is_generic_user(user) else entity_key("user", user, raw)
 
 
 @lru_cache(maxsize=65536)
@@ -204,25 +204,25 @@ def _ip_entity(raw: str, role: str) -> EntityKey | None:
     info = _ip_info(raw)
     if info is None or not info[2]:
         return None
-    return EntityKey("ip", info[0], info[0], role)
+    return entity_key("ip", info[0], info[0], role)
 
 
 @lru_cache(maxsize=65536)
 def _domain_entity(raw: str) -> EntityKey | None:
     dom = raw.strip().lower().rstrip(".")
-    return EntityKey("domain", dom, dom) if dom and "." in dom else None
+    return entity_key("domain", dom, dom) if dom and "." in dom else None
 
 
 @lru_cache(maxsize=65536)
 def _hash_entity(raw: str) -> EntityKey | None:
     digest = raw.strip().lower()
-    return EntityKey("hash", digest, digest) if len(digest) >= 32 else None
+    return entity_key("hash", digest, digest) if len(digest) >= 32 else None
 
 
 @lru_cache(maxsize=65536)
 def _lineage_entity(host: str, parent: str | None, process: str) -> EntityKey:
     lineage = f"{basename(parent)} > {basename(process)}" if parent else basename(process)
-    return EntityKey("lineage", f"{host}|{lineage}", f"{lineage} on {host}")
+    return entity_key("lineage", f"{host}|{lineage}", f"{lineage} on {host}")
 
 
 def _each(raw: Any) -> tuple[str, ...] | list[str]:

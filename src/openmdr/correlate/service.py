@@ -302,6 +302,7 @@ class CaseService:
                 reasons=(list(data.get("reasons", [])) + reasons)[-MAX_REASONS:],
                 links=list(data.get("links", [])),
                 channels=summary.channels,
+                evidence=_evidence([s.alert for s in stored]),
             )
             values = case_values(case, {"last_event_at": summary.last_event_at})
             if row is None:
@@ -714,6 +715,18 @@ def _combined_lifecycle(target: Any, others: Sequence[Any]) -> dict[str, Any]:
         open_statuses = [r.status for r in rows if r.status != "resolved"]
         values["status"] = max(open_statuses, key=lambda s: _STATUS_RANK[s])
     return values
+
+
+def _evidence(alerts: Sequence[Alert], limit: int = 500) -> list[str]:
+    """The lake event ids behind a case's alerts, a few per alert first so every alert is represented."""
+    out: dict[str, None] = {}
+    for depth in (3, limit):
+        for alert in alerts:
+            for event_id in alert.evidence[:depth]:
+                if len(out) >= limit:
+                    return list(out)
+                out.setdefault(event_id, None)
+    return list(out)
 
 
 def _fold_row(row: dict[str, Any], repeat: Alert) -> None:

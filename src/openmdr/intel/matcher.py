@@ -151,6 +151,7 @@ class _Indexes:
         )
 
     def has(self, group: str) -> bool:
+        """True when some entry can match the events' ``group`` field (skip the column otherwise)."""
         if group == "ip":
             return self.ip4 is not None or self.ip6 is not None or bool(self.v6_networks)
         if group == "url_host":
@@ -270,7 +271,6 @@ class _State:
     tenant_names: dict[str, int]
     revision: int = -1
     allow_revision: int = -1
-    member_of: dict[str, int] | None = None
 
 
 #: Deltas kept as separate layers before a refresh rebuilds everything in one.
@@ -374,15 +374,10 @@ class IndicatorMatcher:
     @staticmethod
     def _with_delta(state: _State, delta: MatchingColumns) -> _State:
         """A new generation: ``state`` plus a layer of the changed indicators (old versions switched off)."""
-        member_of = state.member_of if state.member_of is not None else {i: n for n, i in enumerate(state.ids)}
-        member_of = dict(member_of)
         offset = len(state.ids)
-        active = np.concatenate([state.active, np.ones(len(delta), dtype=bool)])
-        for k, ind_id in enumerate(delta.ids):
-            old = member_of.get(ind_id)
-            if old is not None:
-                active[old] = False
-            member_of[ind_id] = offset + k
+        # Older versions of the changed indicators: one vectorised set lookup over all ids.
+        replaced = np.asarray(pc.is_in(pa.array(state.ids, pa.string()), value_set=pa.array(delta.ids, pa.string())))
+        active = np.concatenate([state.active & ~replaced, np.ones(len(delta), dtype=bool)])
         names = dict(state.tenant_names)
         return _State(
             layers=[*state.layers, (_Indexes(delta.types, delta.values), offset)],
@@ -402,7 +397,6 @@ class IndicatorMatcher:
             tenant_names=names,
             revision=delta.revision,
             allow_revision=state.allow_revision,
-            member_of=member_of,
         )
 
     @staticmethod

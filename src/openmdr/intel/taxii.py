@@ -66,9 +66,11 @@ def taxii_router(
     hashed = {u: hashlib.sha256(p.encode()).digest() for u, p in (credentials or {}).items()}
 
     def intel() -> IntelStore:
+        """The store (opened on first use when a factory was given)."""
         return store if isinstance(store, IntelStore) else store()
 
     def check(request: Request) -> None:
+        """Refuse the request (401) unless credentials are off or its HTTP basic ones match."""
         if not hashed:
             return
         header = request.headers.get("authorization", "")
@@ -83,9 +85,11 @@ def taxii_router(
         raise HTTPException(401, "authentication required", headers={"WWW-Authenticate": 'Basic realm="taxii"'})
 
     def reply(body: Any, headers: dict[str, str] | None = None) -> Response:
+        """A TAXII 2.1 JSON response."""
         return Response(orjson.dumps(body), media_type=TAXII_MEDIA_TYPE, headers=headers)
 
     def collection_info() -> dict[str, Any]:
+        """The collection resource of our shared collection."""
         return {
             "id": collection_id,
             "title": f"{title}: shared indicators",
@@ -96,10 +100,12 @@ def taxii_router(
         }
 
     def need_collection(cid: str) -> None:
+        """404 for any collection but ours."""
         if cid != collection_id:
             raise HTTPException(404, f"no collection {cid}")
 
     def page(request: Request) -> tuple[list[Indicator], bool, int]:
+        """One page of shareable indicators for the request's filters: (indicators, more, next offset)."""
         params = request.query_params
         added_after = _parse_added_after(params.get("added_after"))
         try:

@@ -112,6 +112,7 @@ class Case:
     merged_into: str | None = None
     links: list[dict[str, Any]] = field(default_factory=list)
     channels: list[str] = field(default_factory=list)  # telemetry the alerts came from: endpoint, network, ...
+    evidence: list[str] = field(default_factory=list)  # lake event ids behind the alerts (the first few hundred)
 
     @property
     def is_open(self) -> bool:

@@ -80,7 +80,7 @@ case_revisions = Table(
     Column("revision", BigInteger, nullable=False),
 )
 
-_DATA_FIELDS = ("entities", "tactics", "techniques", "sources", "reasons", "links", "channels")
+_DATA_FIELDS = ("entities", "tactics", "techniques", "sources", "reasons", "links", "channels", "evidence")
 
 
 def case_values(case: Case, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -145,6 +145,7 @@ def row_case(row: Any, alert_ids: list[str], notes: list[CaseNote]) -> Case:
         merged_into=row.merged_into,
         links=list(data.get("links", [])),
         channels=list(data.get("channels", [])),
+        evidence=list(data.get("evidence", [])),
     )
 
 

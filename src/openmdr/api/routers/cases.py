@@ -12,10 +12,12 @@ from openmdr.api.domain_schemas import (
     AlertOut,
     AssignBody,
     CaseOut,
+    CaseSummaryOut,
     MergeBody,
     NoteBody,
     ReasonBody,
     ResolveBody,
+    SlaOutReport,
     SplitBody,
     TimelineOut,
 )
@@ -38,7 +40,7 @@ def _filters(status: str | None, open_only: bool, min_severity: str | None, assi
             "limit": limit, "offset": offset}  # fmt: skip
 
 
-@router.get("/cases", response_model=list[CaseOut])
+@router.get("/cases", response_model=list[CaseSummaryOut])
 def case_queue(
     status: str | None = Query(None, max_length=16),
     open_only: bool = False,
@@ -48,13 +50,13 @@ def case_queue(
     offset: int = Query(0, ge=0, le=1_000_000),
     principal: Principal = Depends(current_principal),
     work: CaseWork = Depends(case_work),
-) -> list[CaseOut]:
+) -> list[CaseSummaryOut]:
     """One queue over every tenant whose cases the caller may read, by priority then recency."""
-    cases = work.queue(principal, **_filters(status, open_only, min_severity, assignee, limit, offset))
-    return [CaseOut.model_validate(c) for c in cases]
+    rows = work.queue(principal, **_filters(status, open_only, min_severity, assignee, limit, offset))
+    return [CaseSummaryOut.of(r) for r in rows]
 
 
-@router.get("/tenants/{tenant}/cases", response_model=list[CaseOut])
+@router.get("/tenants/{tenant}/cases", response_model=list[CaseSummaryOut])
 def list_cases(
     tenant: str = TenantPath,
     status: str | None = Query(None, max_length=16),
@@ -65,10 +67,10 @@ def list_cases(
     offset: int = Query(0, ge=0, le=1_000_000),
     principal: Principal = Depends(current_principal),
     work: CaseWork = Depends(case_work),
-) -> list[CaseOut]:
-    """The tenant's cases, by priority then recency."""
-    cases = work.list(principal, tenant, **_filters(status, open_only, min_severity, assignee, limit, offset))
-    return [CaseOut.model_validate(c) for c in cases]
+) -> list[CaseSummaryOut]:
+    """The tenant's cases, by priority then recency (summaries; the full case is per case)."""
+    rows = work.list(principal, tenant, **_filters(status, open_only, min_severity, assignee, limit, offset))
+    return [CaseSummaryOut.of(r) for r in rows]
 
 
 @router.post("/tenants/{tenant}/cases/merge", response_model=CaseOut)
@@ -80,6 +82,14 @@ def merge_cases(
 ) -> CaseOut:
     """Merge the tenant's cases into the first one given."""
     return CaseOut.model_validate(work.merge(principal, tenant, body.case_ids))
+
+
+@router.get("/tenants/{tenant}/sla", response_model=SlaOutReport)
+def tenant_sla(
+    tenant: str = TenantPath, principal: Principal = Depends(current_principal), work: CaseWork = Depends(case_work)
+) -> SlaOutReport:
+    """The tenant's SLA figures: MTTD, MTTR, time to acknowledge/contain/resolve, off-hours share."""
+    return SlaOutReport(**work.sla(principal, tenant).to_dict())
 
 
 @router.get("/tenants/{tenant}/cases/{case_id}", response_model=CaseOut)

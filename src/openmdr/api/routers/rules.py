@@ -7,11 +7,15 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from openmdr.api.deps import COMMON_RESPONSES, current_principal
 from openmdr.api.domain import IndicatorWork, RuleWork
 from openmdr.api.domain_schemas import (
+    ApprovedOut,
+    ApproveProposalsBody,
     ExceptionBody,
     ExceptionOut,
     IndicatorOut,
     OverrideBody,
     OverridesOut,
+    ProposalOut,
+    RejectBody,
     RuleInstallBody,
     RuleSetOut,
 )
@@ -147,3 +151,38 @@ def retire_tenant_indicator(
     """Retire one of the tenant's own indicators now (shared ones are the provider's); the record stays."""
     work.retire(principal, tenant, indicator_id)
     return OkOut()
+
+
+@router.get("/tenants/{tenant}/intel/proposals", response_model=list[ProposalOut])
+def list_proposals(
+    tenant: str = TenantPath,
+    status: str | None = Query(None, max_length=16),
+    principal: Principal = Depends(current_principal),
+    work: IndicatorWork = Depends(indicator_work),
+) -> list[ProposalOut]:
+    """Observables of the tenant's resolved cases proposed for sharing (sanitized: no internal values)."""
+    return [ProposalOut.model_validate(p) for p in work.proposals(principal, tenant, status)]
+
+
+@router.post("/tenants/{tenant}/intel/proposals/approve", response_model=ApprovedOut)
+def approve_proposals(
+    body: ApproveProposalsBody,
+    tenant: str = TenantPath,
+    principal: Principal = Depends(current_principal),
+    work: IndicatorWork = Depends(indicator_work),
+) -> ApprovedOut:
+    """Share pending proposals with every tenant (and retro-hunt them); audited."""
+    proposals, shared = work.approve(principal, tenant, body.proposal_ids, body.tlp)
+    return ApprovedOut(proposals=[ProposalOut.model_validate(p) for p in proposals], shared=shared)
+
+
+@router.post("/tenants/{tenant}/intel/proposals/{proposal_id}/reject", response_model=ProposalOut)
+def reject_proposal(
+    body: RejectBody,
+    tenant: str = TenantPath,
+    proposal_id: str = Path(..., max_length=64),
+    principal: Principal = Depends(current_principal),
+    work: IndicatorWork = Depends(indicator_work),
+) -> ProposalOut:
+    """Decline a pending proposal."""
+    return ProposalOut.model_validate(work.reject(principal, tenant, proposal_id, body.reason))

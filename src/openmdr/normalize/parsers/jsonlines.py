@@ -183,23 +183,34 @@ def to_time(value: object) -> datetime:
     return parse_time(value)
 
 
+#: Range of the lake's integer columns (int64): larger numbers are kept in ``fields`` only.
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
 def as_int(value: object) -> int | None:
-    """An integer from an int, an integral float or decimal/``0x`` hex text; None otherwise (never raises)."""
+    """An int64 from an int, an integral float or decimal/``0x`` hex text; None otherwise (never raises).
+
+    Numbers outside the int64 range give None: an entity column must never make a batch
+    unstorable (the original value stays in ``fields``).
+    """
     kind = type(value)
+    number: int | None = None
     if kind is int:
-        return value  # type: ignore[return-value]
-    if kind is float:
-        return int(value) if value.is_integer() else None  # type: ignore[attr-defined]
-    if kind is str and value:
+        number = value  # type: ignore[assignment]
+    elif kind is float:
+        number = int(value) if value.is_integer() else None  # type: ignore[attr-defined]
+    elif kind is str and value:
         text: str = value  # type: ignore[assignment]
         if text.isdigit():
-            return int(text) if len(text) < 20 else None
-        if text[:2] in ("0x", "0X"):
+            number = int(text) if len(text) < 20 else None
+        elif text[:2] in ("0x", "0X") and len(text) <= 18:
             try:
-                return int(text, 16)
+                number = int(text, 16)
             except ValueError:
                 return None
-    return None
+    if number is None or not INT64_MIN <= number <= INT64_MAX:
+        return None
+    return number
 
 
 def as_port(value: object) -> int | None:

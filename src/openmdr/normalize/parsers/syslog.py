@@ -34,7 +34,7 @@ from typing import Any
 
 from openmdr.models import Event, ParseError, RawRecord
 from openmdr.normalize.base import register
-from openmdr.normalize.parsers.jsonlines import as_ip, as_port, to_time
+from openmdr.normalize.parsers.jsonlines import as_int, as_ip, as_port, to_time
 
 FACILITIES = (
     "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp",
@@ -296,8 +296,8 @@ class SyslogParser:
         )
         if program:
             _auth_entities(event, program, message)
-            if event.process_image is None and str(header.get("procid", "")).isdigit():
-                event.process_pid = int(header["procid"])
+            if event.process_image is None:
+                event.process_pid = as_int(header.get("procid"))
         return event
 
 

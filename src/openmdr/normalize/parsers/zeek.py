@@ -114,6 +114,21 @@ def read_zeek_header(lines: Sequence[bytes]) -> dict[str, Any]:
 Converter = Callable[[str], Any]
 
 
+def _to_int(text: str) -> int:
+    """A Zeek count/int/port: must fit JSON's 64-bit integers (Zeek counts are unsigned 64-bit)."""
+    number = int(text)
+    if not -(1 << 63) <= number < (1 << 64):
+        raise ValueError(f"integer out of 64-bit range: {text[:24]}")
+    return number
+
+
+def _to_float(text: str) -> float:
+    number = float(text)
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError(f"not a finite number: {text[:24]}")
+    return number
+
+
 def _to_bool(text: str) -> bool:
     if text == "T":
         return True
@@ -123,8 +138,8 @@ def _to_bool(text: str) -> bool:
 
 
 _SCALAR: dict[str, Converter] = {
-    "time": float, "interval": float, "double": float,
-    "count": int, "int": int, "port": int, "bool": _to_bool,
+    "time": _to_float, "interval": _to_float, "double": _to_float,
+    "count": _to_int, "int": _to_int, "port": _to_int, "bool": _to_bool,
 }  # fmt: skip
 
 
@@ -193,7 +208,7 @@ def _tsv_fields(line: str, plan: _Plan) -> dict[str, Any]:
                 try:
                     out[name] = [convert(v) for v in items]
                 except ValueError:
-                    raise ParseError(f"Zeek column {name} ({kind}) holds {value[:40]!r}") from None
+                    raise ParseError(f"Zeek column {name} ({kind}): unreadable value {value[:40]!r}") from None
             else:
                 out[name] = items
             continue
@@ -203,7 +218,7 @@ def _tsv_fields(line: str, plan: _Plan) -> dict[str, Any]:
         try:
             out[name] = convert(value)
         except ValueError:
-            raise ParseError(f"Zeek column {name} ({kind}) holds {value[:40]!r}") from None
+            raise ParseError(f"Zeek column {name} ({kind}): unreadable value {value[:40]!r}") from None
     return out
 
 
