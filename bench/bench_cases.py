@@ -21,7 +21,6 @@ one JSON line ``RESULT {...}``.
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import random
 import resource
@@ -37,7 +36,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from openmdr.correlate import CaseService, Correlator
+from openmdr.correlate import CaseService, Correlator, tune_gc_for_worker
 from openmdr.correlate.entities import dedup_fingerprint, normalize_host
 from openmdr.models.alert import Alert
 from openmdr.store.state import StateStore
@@ -354,9 +353,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.worker_gc:
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(50_000, 50, 100)
+        tune_gc_for_worker()
     if args.chains is not None:
         report = bench_chains(args.chains)
         for c in report["chains"]:

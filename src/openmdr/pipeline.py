@@ -14,16 +14,17 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import repeat
 from typing import Protocol
 
 from openmdr.bus import TOPIC_EVENTS, Bus
 from openmdr.enrich import Enricher, GeoLocator
 from openmdr.ingest.batching import relaxed_gc
 from openmdr.models import Event, ParseError, RawRecord, Rejection, events_to_table, make_event_id
-from openmdr.normalize import MAX_RECORD_BYTES, get_parser
+from openmdr.normalize import MAX_RECORD_BYTES, Parser, get_parser, parse_each
 from openmdr.store.lake import EventLake
 from openmdr.store.state import StateStore, reason_key
 
@@ -84,11 +85,12 @@ def _reason_key(reason: str, fmt: str | None = None) -> str:
     return reason_key(reason, fmt)
 
 
-def parse_record(record: RawRecord, tenant: str, ingested_at: datetime) -> Event | Rejection:
-    """Parse one record into a stamped event, or the rejection that explains why not.
+#: Records parsed together in one :func:`parse_records` call by :meth:`IngestPipeline.submit`.
+PARSE_BLOCK = 512
 
-    Pure apart from the parser registry: the same record always gives the same event id.
-    """
+
+def _check_record(record: RawRecord, tenant: str) -> Parser | Rejection:
+    """The parser for ``record``, or the rejection of a record that cannot be parsed at all."""
     if len(record.payload) > MAX_RECORD_BYTES:
         return Rejection(
             payload=record.payload[:MAX_RECORD_BYTES],
@@ -96,28 +98,84 @@ def parse_record(record: RawRecord, tenant: str, ingested_at: datetime) -> Event
             origin=record.origin, format=record.format, tenant=tenant, context=record.context,
         )  # fmt: skip
     try:
-        parser = get_parser(record.format)
+        return get_parser(record.format)
     except KeyError as exc:
         return Rejection(
             payload=record.payload, reason=f"unknown format: {exc.args[0]}", origin=record.origin,
             format=record.format, tenant=tenant, context=record.context,
         )  # fmt: skip
+
+
+def _failure_reason(record: RawRecord, exc: Exception) -> str:
+    """The dead-letter reason for a parser's exception (a parser bug is named as such)."""
+    if isinstance(exc, ParseError):
+        return f"{record.format}: {exc}"
+    return f"{record.format}: parser failure {type(exc).__name__}: {exc}"
+
+
+def _stamped(record: RawRecord, result: Event | Exception, tenant: str, ingested_at: datetime) -> Event | Rejection:
+    """Stamp a parsed event with tenant, provenance and its stable id; turn an exception into its rejection."""
+    if isinstance(result, Exception):
+        return Rejection(
+            payload=record.payload, reason=_failure_reason(record, result), origin=record.origin,
+            format=record.format, tenant=tenant, context=record.context,
+        )  # fmt: skip
+    result.tenant = tenant
+    result.ingested_at = ingested_at
+    result.origin = record.origin
+    result.event_id = make_event_id(tenant, record.format, result.natural_key, record.payload)
+    return result
+
+
+def parse_record(record: RawRecord, tenant: str, ingested_at: datetime) -> Event | Rejection:
+    """Parse one record into a stamped event, or the rejection that explains why not.
+
+    Pure apart from the parser registry: the same record always gives the same event id.
+    """
+    parser = _check_record(record, tenant)
+    if isinstance(parser, Rejection):
+        return parser
     try:
-        event = parser.parse(record)
-    except ParseError as exc:
-        reason = f"{record.format}: {exc}"
+        event: Event | Exception = parser.parse(record)
     except Exception as exc:  # a parser bug must cost one record, never the import
-        reason = f"{record.format}: parser failure {type(exc).__name__}: {exc}"
-    else:
-        event.tenant = tenant
-        event.ingested_at = ingested_at
-        event.origin = record.origin
-        event.event_id = make_event_id(tenant, record.format, event.natural_key, record.payload)
-        return event
-    return Rejection(
-        payload=record.payload, reason=reason, origin=record.origin, format=record.format,
-        tenant=tenant, context=record.context,
-    )  # fmt: skip
+        event = exc
+    return _stamped(record, event, tenant, ingested_at)
+
+
+def parse_records(records: Sequence[RawRecord], tenant: str, ingested_at: datetime) -> list[Event | Rejection]:
+    """Parse a block of records: for each, in order, exactly what :func:`parse_record` gives.
+
+    Consecutive records of one format go to their parser in one
+    :func:`~openmdr.normalize.parse_each` call (``parse_batch`` where the parser has it),
+    so the per-record cost of the registry look-up and the call chain is paid per run.
+    """
+    out: list[Event | Rejection] = []
+    parsers: dict[str, Parser] = {}
+    run: list[RawRecord] = []
+    run_parser: Parser | None = None
+    limit = MAX_RECORD_BYTES
+
+    def settle() -> None:
+        if run_parser is not None and run:
+            results = parse_each(run_parser, run)
+            out.extend(map(_stamped, run, results, repeat(tenant, len(run)), repeat(ingested_at, len(run))))
+        run.clear()
+
+    for record in records:
+        parser = parsers.get(record.format) if len(record.payload) <= limit else None
+        if parser is None:
+            checked = _check_record(record, tenant)
+            if isinstance(checked, Rejection):
+                settle()
+                out.append(checked)
+                continue
+            parser = parsers[record.format] = checked
+        if parser is not run_parser:
+            settle()
+            run_parser = parser
+        run.append(record)
+    settle()
+    return out
 
 
 class IngestPipeline:
@@ -185,9 +243,31 @@ class IngestPipeline:
         started = time.perf_counter()
         events: list[Event] = []
         rejections: list[Rejection] = []
+        block: list[RawRecord] = []
+
+        def settle() -> None:
+            """Parse the pending block and account its results one by one, as they arrived."""
+            nonlocal events, rejections, block
+            records, block = block, []
+            batch_size = self.batch_size
+            by_format = report.by_format
+            for record, result in zip(records, parse_records(records, tenant, self.clock()), strict=True):
+                if isinstance(result, Rejection):
+                    rejections.append(result)
+                else:
+                    events.append(result)
+                    by_format[record.format] += 1
+                if len(events) >= batch_size or len(rejections) >= batch_size:
+                    self._flush(tenant, events, rejections, report)
+                    events, rejections = [], []
+                    if on_batch is not None:
+                        on_batch(report)
+
         for item in items:
             report.received += 1
             if isinstance(item, Rejection):
+                if block:
+                    settle()
                 item.tenant = item.tenant or tenant
                 rejections.append(item)
                 continue
@@ -197,17 +277,11 @@ class IngestPipeline:
                               context=item.context)
                 )  # fmt: skip
                 continue
-            result = parse_record(item, tenant, self.clock())
-            if isinstance(result, Rejection):
-                rejections.append(result)
-            else:
-                events.append(result)
-                report.by_format[item.format] += 1
-            if len(events) >= self.batch_size or len(rejections) >= self.batch_size:
-                self._flush(tenant, events, rejections, report)
-                events, rejections = [], []
-                if on_batch is not None:
-                    on_batch(report)
+            block.append(item)
+            if len(block) >= PARSE_BLOCK:
+                settle()
+        if block:
+            settle()
         self._flush(tenant, events, rejections, report)
         report.seconds = time.perf_counter() - started
         with self._lock:
@@ -216,9 +290,7 @@ class IngestPipeline:
             on_batch(report)
         return report
 
-    def submit_events(
-        self, tenant: str, events: list[Event], rejections: Iterable[Rejection] = ()
-    ) -> IngestReport:
+    def submit_events(self, tenant: str, events: list[Event], rejections: Iterable[Rejection] = ()) -> IngestReport:
         """Enrich, store and publish events parsed earlier by :func:`parse_record` (a time-ordered replay).
 
         The events are stamped ``ingested_at`` by this pipeline's clock now, as if they had

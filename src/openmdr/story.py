@@ -15,6 +15,7 @@ the outcome with ``labels.json`` afterwards.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from openmdr.generator import GeneratorConfig, generate, telemetry_paths
 from openmdr.measure import SlaReport, sla_report
 from openmdr.models import Case, TenantInfo
 from openmdr.replay import ParsedTelemetry, ReplayReport, SimClock, parse_paths, replay
+from openmdr.respond.relay import LabRelay
 from openmdr.runtime import Platform
 
 ANALYST = "analyst@soc.openmdr (simulated)"
@@ -106,6 +108,7 @@ class StoryReport:
     benign_contained: list[dict[str, Any]] = field(default_factory=list)
     shared: list[dict[str, Any]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    relay_state: dict[str, Any] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- the simulated people
@@ -219,20 +222,27 @@ def run_story(
 
     mark = time.perf_counter()
     announce("replaying the week through ingest -> detection -> cases -> response at an accelerated clock")
+
     def window_done(now: datetime) -> None:
         people.act(now)
         platform.flow.hold()
 
-    platform.flow.hold()
-    report = replay(platform.pipeline, parsed, clock, config.window, on_window=window_done, on_progress=progress)
-    platform.flow.drain()
-    platform.flow.flush()
-    for _ in range(6):  # let the last approvals, confirmations and retro-hunts play out
-        clock.advance_to(clock.now + config.window)
-        people.act(clock.now)
+    # The customers' EDR and identity provider: the lab relay answers the signed webhooks of the
+    # EDR and account-action contracts over loopback HTTP (tenant connectors configured in
+    # response.toml still take precedence).
+    with LabRelay(secrets.token_hex(32)) as relay:
+        relay.register(platform.response.connectors)
+        platform.flow.hold()
+        report = replay(platform.pipeline, parsed, clock, config.window, on_window=window_done, on_progress=progress)
+        platform.flow.drain()
+        platform.flow.flush()
+        for _ in range(6):  # let the last approvals, confirmations and retro-hunts play out
+            clock.advance_to(clock.now + config.window)
+            people.act(clock.now)
+        relay_state = {t.name: relay.state(t.name) for t in tenants}
     seconds["replay"] = time.perf_counter() - mark
     outcomes = [_tenant_outcome(platform, info, report, people) for info in tenants]
-    story = StoryReport(out, config, outcomes, report, shared=people.shared)
+    story = StoryReport(out, config, outcomes, report, shared=people.shared, relay_state=relay_state)
     labels_path = out / "labels.json"
     if labels_path.is_file():
         story.chains, story.benign_contained = score_chains(platform, out, orjson.loads(labels_path.read_bytes()))

@@ -103,6 +103,32 @@ def test_beacon_names_its_destination_and_domain_allow_list() -> None:
     assert len(of(run(events, AnalyticsSettings(beacon={"allow_domains": ["sync.example"]})), "beacon")) == 1
 
 
+def test_beacon_over_rotating_addresses_is_found_by_server_name() -> None:
+    # a C2 behind a CDN: every ~300 s, each check-in to one of 40 addresses of the same name, so
+    # no single address sees enough connections to be scored on its own
+    rng = random.Random(11)
+    events: list[Event] = []
+    for k in range(288):
+        t = 10 + 300 * k + rng.uniform(-3, 3)
+        ip = f"104.16.{rng.randrange(40)}.7"
+        events.append(conn(t, "10.1.1.10", ip, 443, bytes_out=900))
+        events.append(ssl(t, "10.1.1.10", ip, "telemetry.cdn-sync.example"))
+    # a name every host uses is popular, however regular
+    for h in range(4):
+        for k in range(100):
+            events.append(ssl(600 * k + h, f"10.1.2.{h}", "104.17.0.1", "update.vendor.example"))
+    events.sort(key=lambda e: e.time)
+    alerts = of(run(events), "beacon")
+    assert len(alerts) == 1
+    a = alerts[0]
+    assert a.entities["domain"] == "telemetry.cdn-sync.example" and a.details["grouped_by"] == "server_name"
+    assert len(a.details["addresses"]) == 40 and a.details["connections"] == 288
+    assert a.details["interval_median_s"] in (299, 300, 301) and a.details["ts_score"] >= 0.9
+    assert "over 40 address(es)" in (a.explanation or "")
+    allow = AnalyticsSettings(beacon={"allow_domains": ["cdn-sync.example"]})
+    assert of(run(events, allow), "beacon") == []
+
+
 def test_multicast_is_never_a_beacon() -> None:
     events = [conn(120 * k, "10.1.1.10", "239.255.255.250", 1900, proto="udp", bytes_out=200) for k in range(300)]
     assert of(run(events), "beacon") == []

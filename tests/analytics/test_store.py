@@ -99,7 +99,7 @@ def test_any_entity_text_round_trips_in_the_migrated_table(state_store: StateSto
     assert len(entity_key("x" * 5000)) == 64
     # and the migration created exactly the table this module describes
     with state_store.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), metadata)
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
     ours = [d for d in diff if analytics_baselines.name in repr(d)]
     assert ours == []
     assert any(r == "0003_baselines" for r in state_store.schema_revisions())

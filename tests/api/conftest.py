@@ -98,6 +98,7 @@ class World:
     exceptions: dict[str, int] = field(default_factory=dict)  # tenant -> rule exception id
     indicators: dict[str, str] = field(default_factory=dict)  # tenant -> indicator id
     proposals: dict[str, str] = field(default_factory=dict)  # tenant -> sharing proposal id
+    suppressions: dict[str, int] = field(default_factory=dict)  # tenant -> alert suppression id
 
     def headers(self, username: str) -> dict[str, str]:
         """Bearer headers of the user's API token."""
@@ -184,6 +185,9 @@ def add_domain_data(world: World, tenant: str) -> None:
     world.exceptions[tenant] = rules.add_exception(tenant, EXCEPTION.format(tenant=tenant), "test").id
     platform.intel.upsert_indicators([Indicator("domain", f"marker-{tenant}.example", tenant=tenant)], "test")
     world.indicators[tenant] = Indicator("domain", f"marker-{tenant}.example", tenant=tenant).id
+    world.suppressions[tenant] = platform.cases.add_suppression(
+        tenant, f"marker-{tenant} maintenance", "test", rule_id=f"rule-{tenant}-9"
+    ).id
     proposal = {"type": "domain", "value": f"marker-{tenant}-c2.example", "tlp": "amber", "confidence": 70}
     world.proposals[tenant] = platform.intel.add_proposals(tenant, world.cases[tenant][0], [proposal], "test")[0].id
 

@@ -265,6 +265,13 @@ ROUTES: dict[tuple[str, str], AttackBuilder] = {
     ],
     ("GET", "/api/v1/indicators"): lambda w: [Attack("GET", "/api/v1/indicators")],
     ("GET", "/api/v1/tenants/{tenant}/sla"): lambda w: _both(T + "/sla"),
+    ("GET", "/api/v1/tenants/{tenant}/suppressions"): lambda w: _both(T + "/suppressions"),
+    ("POST", "/api/v1/tenants/{tenant}/suppressions"): lambda w: [
+        Attack("POST", f"/api/v1/tenants/{B}/suppressions", {"reason": "evil", "source": "sigma"}),
+    ],
+    ("POST", "/api/v1/tenants/{tenant}/suppressions/{suppression_id}/revoke"): lambda w: [
+        Attack("POST", f"/api/v1/tenants/{t}/suppressions/{w.suppressions[B]}/revoke") for t in (B, A)
+    ],
     ("GET", "/api/v1/tenants/{tenant}/intel/proposals"): lambda w: _both(T + "/intel/proposals"),
     ("POST", "/api/v1/tenants/{tenant}/intel/proposals/approve"): lambda w: [
         Attack("POST", f"/api/v1/tenants/{t}/intel/proposals/approve", {"proposal_ids": [w.proposals[B]]})
@@ -328,6 +335,7 @@ def bravo_snapshot(w: World) -> dict[str, Any]:
         "exceptions": [e.id for e in RuleStore(state).exceptions(B)],
         "indicators": [(i.id, i.expires_at) for i in w.platform.intel.list_indicators(B, own_only=True)],
         "proposals": [(p.id, p.status) for p in w.platform.intel.list_proposals(B)],
+        "suppressions": [(s.id, s.revoked_at) for s in w.platform.cases.list_suppressions(B)],
     }  # fmt: skip
 
 
@@ -369,6 +377,14 @@ async def _run_attacks(app: FastAPI, world: World) -> tuple[int, list[str]]:
     return attempts, violations
 
 
+@sqlite_only
+def test_matrix_covers_every_route(client: TestClient) -> None:
+    """A new route must be added to the matrix (or exempted with a reason)."""
+    served = app_routes(client)
+    assert served - EXEMPT - set(ROUTES) == set(), "routes missing from the cross-tenant matrix"
+    assert set(ROUTES) - served == set(), "matrix lists routes that no longer exist"
+
+
 def test_no_role_of_alpha_reads_or_changes_bravo(app: FastAPI, world: World) -> None:
     """Every attack of every alpha role is refused or returns nothing of bravo; bravo is unchanged."""
     before = bravo_snapshot(world)
@@ -405,7 +421,7 @@ def _bravo_reads_its_own(client: TestClient, world: World) -> None:
         paths = ("assets", "assets/host-bravo", "ingest-tokens", "users", f"dead-letters/{_letter(world)}/payload",
                  "audit/export", "cases", f"cases/{case}", f"cases/{case}/timeline", f"cases/{case}/alerts", "alerts",
                  f"alerts/{world.alerts[B][0]}", "actions", "actions/act-bravo", f"cases/{case}/response-plan",
-                 "rules/overrides", "indicators", "intel/proposals",
+                 "rules/overrides", "indicators", "intel/proposals", "suppressions",
                  f"indicators/{world.indicators[B]}")  # fmt: skip
         for path in paths:
             url = f"/api/v1/tenants/{B}/{path}"

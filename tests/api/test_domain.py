@@ -81,3 +81,23 @@ def test_rules_overrides_and_indicators(client: TestClient, world: World) -> Non
     rejected = client.post(f"/api/v1/tenants/alpha/intel/proposals/{proposals[0]['id']}/reject",
                            json={"reason": "internal"}, headers=engineer)  # fmt: skip
     assert rejected.json()["status"] == "rejected"
+
+
+@sqlite_only
+def test_suppressions(client: TestClient, world: World) -> None:
+    """An analyst silences a noisy rule with a reason and ends it; a viewer can only read."""
+    analyst = world.headers(tenant_user("tenant_analyst", "alpha"))
+    viewer = world.headers(tenant_user("customer_viewer", "alpha"))
+    body = {"reason": "patch window", "rule_id": "rule-noisy", "expires_at": "2030-01-01T00:00:00Z"}
+    assert client.post("/api/v1/tenants/alpha/suppressions", json=body, headers=viewer).status_code == 403
+    added = client.post("/api/v1/tenants/alpha/suppressions", json=body, headers=analyst)
+    assert added.status_code == 201 and added.json()["created_by"].endswith("tenant-analyst.alpha")
+    naive = client.post("/api/v1/tenants/alpha/suppressions", json={**body, "expires_at": "2030-01-01T00:00:00"},
+                        headers=analyst)  # fmt: skip
+    assert naive.status_code == 400
+    sid = added.json()["id"]
+    assert client.post(f"/api/v1/tenants/alpha/suppressions/{sid}/revoke", headers=analyst).status_code == 200
+    listed = client.get("/api/v1/tenants/alpha/suppressions", headers=viewer).json()
+    assert any(s["id"] == sid and s["revoked_at"] for s in listed)
+    active = client.get("/api/v1/tenants/alpha/suppressions?active_only=true", headers=viewer).json()
+    assert sid not in {s["id"] for s in active}

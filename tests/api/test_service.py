@@ -37,6 +37,7 @@ def test_metrics_per_tenant(client: TestClient, world: World) -> None:
     published = [Alert("alpha", f"r{i}", "t", "low", "sigma", seen, seen, evidence=[f"x{i}"]) for i in range(2)]
     world.platform.bus.publish(TOPIC_ALERTS, [a.to_json_dict() for a in published])
     assert client.get("/metrics", headers=world.headers("tenant-admin.alpha")).status_code == 403
+    assert client.post("/api/v1/ingest", json={"a": 1}, headers={"Authorization": "Bearer wrong"}).status_code == 401
     text = client.get("/metrics", headers=world.headers("root")).text
     lines = set(text.splitlines())
     assert 'openmdr_events_ingested_total{tenant="alpha"} 1.0' in lines
@@ -46,6 +47,7 @@ def test_metrics_per_tenant(client: TestClient, world: World) -> None:
     assert any(line.startswith('openmdr_events_per_second{tenant="alpha"}') for line in lines)
     assert any(line.startswith('openmdr_ingest_lag_seconds{tenant="alpha"}') for line in lines)
     assert 'openmdr_ingest_records_total{outcome="rejected"} 2.0' in lines
+    assert 'openmdr_http_ingest_requests_total{outcome="unauthorized"} 1.0' in lines
 
 
 @sqlite_only

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 
 from openmdr import __version__
 from openmdr.api.deps import Services, current_principal, install_error_handlers
-from openmdr.api.ingest import create_ingest_router
+from openmdr.api.ingest import IngestEndpointStats, create_ingest_router
 from openmdr.api.metrics import PlatformMetrics
 from openmdr.api.rbac import Principal, require
 from openmdr.api.routers import auth, cases, provider, response, rules, tenants
@@ -55,8 +55,10 @@ def create_app(platform: Platform, *, identity: IdentityStore | None = None) -> 
         info = platform.state.resolve_ingest_token(token)
         return None if info is None else info.tenant
 
+    ingest_stats = IngestEndpointStats()
+    metrics.ingest_stats = ingest_stats
     app.include_router(
-        create_ingest_router(platform.pipeline, resolve, platform.settings.api.max_batch_bytes),
+        create_ingest_router(platform.pipeline, resolve, platform.settings.api.max_batch_bytes, stats=ingest_stats),
         tags=["ingest"],
     )
     app.include_router(auth.router)
@@ -99,10 +101,11 @@ def create_app(platform: Platform, *, identity: IdentityStore | None = None) -> 
 
 def install_domain_routers(app: FastAPI, platform: Platform, svc: Services) -> None:
     """Cases and alerts, response, rules and indicators: thin routers over the stages' services."""
-    from openmdr.api.domain import CaseWork, IndicatorWork, ResponseWork, RuleWork
+    from openmdr.api.domain import CaseWork, IndicatorWork, ResponseWork, RuleWork, SuppressionWork
 
     app.state.domain = {
         "cases": CaseWork(platform.cases, platform.state),
+        "suppressions": SuppressionWork(platform.cases),
         "response": ResponseWork(platform.response),
         "rules": RuleWork(platform.rules, lambda tenant: _reload_overrides(platform, tenant)),
         "indicators": IndicatorWork(platform.intel, lambda: platform.learning),

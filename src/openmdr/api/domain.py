@@ -19,6 +19,7 @@ from openmdr.store.errors import NotFoundError, ValidationError
 if TYPE_CHECKING:
     from openmdr.correlate import CaseService
     from openmdr.correlate.timeline import Timeline
+    from openmdr.correlate.triage import Suppression
     from openmdr.intel.learning import LearningLoop
     from openmdr.models import Case
     from openmdr.models.action import ActionRecord
@@ -144,6 +145,31 @@ class CaseWork:
         if found is None:
             raise NotFoundError(f"tenant {tenant!r} has no alert {alert_id!r}")
         return found
+
+
+class SuppressionWork:
+    """A tenant's alert suppressions: silence matching alerts until they expire, with a reason (audited)."""
+
+    def __init__(self, cases: CaseService) -> None:
+        self.cases = cases
+
+    def list(self, principal: Principal, tenant: str, active_only: bool) -> builtins.list[Suppression]:
+        """The tenant's suppressions."""
+        require(principal, "alert:read", tenant)
+        return self.cases.list_suppressions(tenant, active_only)
+
+    def add(self, principal: Principal, tenant: str, reason: str, **match: Any) -> Suppression:
+        """Silence the tenant's alerts that match ``rule_id``/``source``/``entities`` until ``expires_at``."""
+        require(principal, "alert:write", tenant)
+        expires = match.get("expires_at")
+        if expires is not None and expires.tzinfo is None:
+            raise ValidationError("expires_at needs a time zone")
+        return self.cases.add_suppression(tenant, reason, principal.actor, **match)
+
+    def revoke(self, principal: Principal, tenant: str, suppression_id: int) -> None:
+        """End one of the tenant's suppressions now."""
+        require(principal, "alert:write", tenant)
+        self.cases.revoke_suppression(tenant, suppression_id, principal.actor)
 
 
 def _case_filters(filters: dict[str, Any]) -> dict[str, Any]:

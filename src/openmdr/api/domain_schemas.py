@@ -149,6 +149,32 @@ class AlertOut(BaseModel):
         )  # fmt: skip
 
 
+class SuppressionOut(_FromAttrs):
+    """A tenant's rule silencing matching alerts until it expires."""
+
+    id: int
+    tenant: str
+    reason: str
+    created_by: str
+    created_at: datetime
+    rule_id: str | None
+    source: str | None
+    entities: dict[str, str]
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    hits: int
+
+
+class SuppressionBody(BaseModel):
+    """What to silence (at least one of rule, source, entities), why, and until when."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+    rule_id: str | None = Field(None, max_length=200)
+    source: str | None = Field(None, max_length=100)
+    entities: dict[str, str] | None = Field(None, max_length=20)
+    expires_at: datetime | None = None
+
+
 class TimelineEntryOut(_FromAttrs):
     """One line of a case timeline: an alert or an evidence event."""
 

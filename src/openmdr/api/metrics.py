@@ -10,7 +10,8 @@ stores when Prometheus scrapes, so they are right even after a restart.
 * ``openmdr_alerts_total{tenant}`` alerts published;
 * ``openmdr_dead_letters_pending{tenant}`` rejected input waiting for replay or discard;
 * ``openmdr_open_cases{tenant}`` cases neither resolved nor merged (when the case store is present);
-* ``openmdr_ingest_records_total{outcome}`` the pipeline's received/stored/duplicates/rejected.
+* ``openmdr_ingest_records_total{outcome}`` the pipeline's received/stored/duplicates/rejected;
+* ``openmdr_http_ingest_requests_total{outcome}`` HTTP ingest requests accepted or refused (and why).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class PlatformMetrics(Collector):
         self.lag: dict[str, float] = {}
         self._recent: deque[tuple[float, str, int]] = deque()
         self._subscriptions: list[Subscription] = []
+        self.ingest_stats: Any = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
 
@@ -162,6 +164,12 @@ class PlatformMetrics(Collector):
             for outcome in ("received", "stored", "duplicates", "rejected"):
                 records.add_metric([outcome], int(getattr(totals, outcome, 0)))
             yield records
+
+        if self.ingest_stats is not None:
+            http = CounterMetricFamily("openmdr_http_ingest_requests", "HTTP ingest requests", labels=["outcome"])
+            for outcome in ("accepted", "unauthorized", "too_large", "bad_request"):
+                http.add_metric([outcome], int(getattr(self.ingest_stats, outcome)))
+            yield http
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

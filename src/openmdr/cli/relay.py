@@ -41,4 +41,5 @@ def serve_command(
         console.print(f"[yellow]warning:[/] {problem}")
     console.print(f"lab relay on http://{host}:{port}: EDR at /edr/<tenant>, accounts at /actions/<tenant>, "
                   f"state at /state/<tenant>")  # fmt: skip
-    uvicorn.Server(uvicorn.Config(relay.app, host=host, port=port, log_level=log_level.lower())).run()
+    config = uvicorn.Config(relay.app, host=host, port=port, log_level=log_level.lower(), access_log=False)
+    uvicorn.Server(config).run()  # every request is logged by the relay itself

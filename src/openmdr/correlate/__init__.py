@@ -5,7 +5,14 @@
 """
 
 from openmdr.correlate.attack import AttackCatalog, attack_catalog
-from openmdr.correlate.core import CaseChange, Correlator, CorrelatorConfig, TenantContext, case_id_for
+from openmdr.correlate.core import (
+    CaseChange,
+    Correlator,
+    CorrelatorConfig,
+    TenantContext,
+    case_id_for,
+    tune_gc_for_worker,
+)
 from openmdr.correlate.timeline import Timeline, TimelineEntry, build_timeline
 from openmdr.correlate.triage import Suppression, risk_score, summarize_case
 
@@ -24,6 +31,7 @@ __all__ = [
     "case_id_for",
     "risk_score",
     "summarize_case",
+    "tune_gc_for_worker",
 ]
 
 

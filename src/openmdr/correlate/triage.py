@@ -157,7 +157,8 @@ def summarize_case(
     for a in ordered:
         for t in a.tactics:
             tactic = catalog.tactic(t)
-            tactics_set.add(tactic.key if tactic else t.lower().replace("-", "_"))
+            if tactic is not None:  # names ATT&CK does not know are not tactics
+                tactics_set.add(tactic.key)
         for tid in a.attack:
             if tid.upper() not in techniques:
                 techniques.append(tid.upper())
@@ -182,6 +183,8 @@ def summarize_case(
                 if text not in bucket and len(bucket) < 50:
                     bucket.append(text)
                 otype = _observable_type(key, text)
+                if otype == "ip" and not _is_address(text):
+                    continue
                 role = {"src_ip": "source", "dst_ip": "destination"}.get(key)
                 if (otype, text) not in observables and len(observables) < 500:
                     is_internal = internal(otype, text) if internal else _default_internal(otype, text)
@@ -208,6 +211,14 @@ def summarize_case(
         first_event_at=ordered[0].first_seen,
         last_event_at=max(a.last_seen for a in ordered),
     )
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _crit_rank(level: str) -> int:

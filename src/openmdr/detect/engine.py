@@ -342,8 +342,16 @@ class Engine:
 
     def match_rows(self, fields: Sequence[Mapping[str, Any]], sources: Sequence[EventSource]) -> list[tuple[int, int]]:
         """Raw hits ``(row, variant index)`` of rows given as field mappings and their log sources."""
+        return self._match_rows(fields, sources, False)[0]
+
+    def _match_rows(
+        self, fields: Sequence[Mapping[str, Any]], sources: Sequence[EventSource], explain: bool
+    ) -> tuple[list[tuple[int, int]], dict[tuple[int, int], tuple[list[tuple[str, int | None]], int]]]:
+        """Hits as :meth:`match_rows`, and (when ``explain``) for each hit its rule's detection bitmasks and bit."""
         ruleset = self._require()
+        variants = ruleset.variants
         hits: list[tuple[int, int]] = []
+        explained: dict[tuple[int, int], tuple[list[tuple[str, int | None]], int]] = {}
         for start in range(0, len(fields), self.batch_size):
             buckets: dict[EventSource, list[int]] = {}
             for i in range(start, min(start + self.batch_size, len(fields))):
@@ -359,10 +367,14 @@ class Engine:
                     continue
                 batch = Batch([fields[i] for i in idx])
                 for group in groups:
-                    for vid, mask in group.evaluate(batch):
-                        hits.extend((idx[r], vid) for r in rows_of(mask))
+                    for vid, mask, dets in group.evaluate_explained(batch, explain, variants):
+                        rows = rows_of(mask)
+                        hits.extend((idx[r], vid) for r in rows)
+                        if dets is not None:
+                            for r in rows:
+                                explained[(idx[r], vid)] = (dets, r)
         hits.sort()
-        return hits
+        return hits, explained
 
     def _predicate(self, test_index: int) -> Any:
         pred = self._predicates.get(test_index)
@@ -382,7 +394,9 @@ class Engine:
     def evaluate(self, events: Sequence[Event]) -> list[Alert]:
         """Alerts for a batch of events (correlation state carries over to the next call)."""
         self.events_seen += len(events)
-        return self._alerts(self.match(events), events.__getitem__)
+        resolver = self._resolver
+        hits, explained = self._match_rows([e.fields for e in events], [resolver(e) for e in events], self.explain)
+        return self._alerts(hits, events.__getitem__, explained)
 
     def evaluate_table(self, table: pa.Table) -> list[Alert]:
         """Alerts for a batch in the lake's Arrow layout (``EVENT_SCHEMA``), without building every event.
@@ -404,14 +418,34 @@ class Engine:
             )
         ]
         self.events_seen += table.num_rows
-        hits = self.match_rows(fields, sources)
+        hits, explained = self._match_rows(fields, sources, self.explain)
         rows = sorted({i for i, _ in hits})
         events = table_to_events(table.take(rows)) if rows else []
         by_row = dict(zip(rows, events, strict=True))
-        return self._alerts(hits, by_row.__getitem__)
+        return self._alerts(hits, by_row.__getitem__, explained)
 
-    def _alerts(self, hits: list[tuple[int, int]], event_at: Callable[[int], Event]) -> list[Alert]:
+    def _explanation(
+        self,
+        variant: RuleVariant,
+        event: Event,
+        explained: tuple[list[tuple[str, int | None]], int] | None,
+    ) -> list[str]:
+        """Names of the detections that hold for the hit: read off the batch's bitmasks, else per row."""
+        if explained is None:
+            return self.explain_match(variant, event)
+        dets, bit = explained
+        if any(mask is None for _, mask in dets):
+            return self.explain_match(variant, event)
+        return [name for name, mask in dets if mask is not None and (mask >> bit) & 1]
+
+    def _alerts(
+        self,
+        hits: list[tuple[int, int]],
+        event_at: Callable[[int], Event],
+        explained: Mapping[tuple[int, int], tuple[list[tuple[str, int | None]], int]] | None = None,
+    ) -> list[Alert]:
         """Alerts (after tenant overrides) and correlation firings for raw ``hits``."""
+        explained = explained or {}
         ruleset = self._require()
         correlation = self._correlation
         assert correlation is not None
@@ -430,7 +464,7 @@ class Engine:
             else:
                 severity = meta.level
             if variant.generate and variant.meta not in ruleset.silent_metas:
-                matched = self.explain_match(variant, event) if self.explain else []
+                matched = self._explanation(variant, event, explained.get((event_index, vid))) if self.explain else []
                 alerts.append(detection_alert(meta, event, severity, matched, variant.variant))
             if correlation.active and correlation.listens_to(variant.meta):
                 for firing in correlation.feed(variant.meta, event):

@@ -21,7 +21,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
+from itertools import chain, compress, repeat
+from operator import is_not
 from typing import Any
 
 import hyperscan
@@ -41,6 +42,8 @@ from openmdr.detect.text import (
 )
 
 _CASELESS = hyperscan.HS_FLAG_CASELESS
+#: Low 40 bits of a packed match: the end offset (buffers stay far below 1 TB); the pattern id sits above.
+_OFFSET_MASK = (1 << 40) - 1
 
 
 # ---------------------------------------------------------------------------------------
@@ -95,6 +98,21 @@ def _any(*masks: int) -> int:
 # columns
 
 
+class _RowValues:
+    """Per-row value lists of a keyword column, made on demand (only regex confirmation reads them)."""
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, fields: Sequence[Mapping[str, Any]]) -> None:
+        self._fields = fields
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def __getitem__(self, row: int) -> list[Any]:
+        return list(self._fields[row].values())
+
+
 class Column:
     """One field's values over a batch, framed for scanning (built once, shared by groups).
 
@@ -105,7 +123,7 @@ class Column:
 
     __slots__ = ("_seps", "buf", "chunk_rows", "count", "lens", "values")
 
-    def __init__(self, values: list[Any], texts: list[str], chunk_rows: np.ndarray | None) -> None:
+    def __init__(self, values: Sequence[Any], texts: list[str], chunk_rows: np.ndarray | None) -> None:
         self.values = values
         self.chunk_rows = chunk_rows
         self.count = len(texts)
@@ -123,8 +141,9 @@ class Column:
             return cls(values, values, None)
         if types <= {str, int}:
             return cls(values, list(map(str, values)), None)
-        idx = [i for i, v in enumerate(values) if v is not None]
-        present = [values[i] for i in idx]
+        flags = list(map(is_not, values, repeat(None)))
+        idx = list(compress(range(len(values)), flags))
+        present = list(compress(values, flags))
         ptypes = set(map(type, present))
         rows: list[int] | None = idx if len(idx) != len(values) else None
         if ptypes <= {str}:
@@ -142,7 +161,15 @@ class Column:
 
     @classmethod
     def of_rows(cls, fields: Sequence[Mapping[str, Any]]) -> Column:
-        """Keyword column: every field value of each row (one chunk per value)."""
+        """Keyword column: every field value of each row (one chunk per value).
+
+        When every row has at least one field and every value is a string or an integer
+        (the common case), the column is built from one flattened value list with C-level
+        ``map``/``chain`` passes instead of a Python loop over the rows.
+        """
+        fast = cls._of_simple_rows(fields)
+        if fast is not None:
+            return fast
         texts: list[str] = []
         counts: list[int] = []
         rows_values: list[Any] = []
@@ -167,6 +194,25 @@ class Column:
         if texts:
             col._frame_joined("\x00".join(texts), col.count)
         return col
+
+    @classmethod
+    def _of_simple_rows(cls, fields: Sequence[Mapping[str, Any]]) -> Column | None:
+        """Keyword column of rows holding only ``str``/``int`` values, or ``None`` for any other input."""
+        if not all(map(dict.__instancecheck__, fields)):  # mappings that are not dicts
+            return None
+        counts = list(map(len, fields))
+        if not counts or 0 in counts:
+            return None
+        flat = list(chain.from_iterable(map(dict.values, fields)))  # type: ignore[arg-type]
+        types = set(map(type, flat))
+        if types == {str}:
+            texts = flat
+        elif types <= {str, int}:
+            texts = list(map(str, flat))
+        else:
+            return None
+        chunk_rows = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+        return cls(_RowValues(fields), texts, chunk_rows)
 
     def _frame(self, texts: list[str]) -> None:
         text = "\x00".join(texts)
@@ -407,6 +453,10 @@ def build_group(
     )
 
 
+#: A detection evaluated over bitmasks: ``fn(h, F)`` -> rows where it holds.
+DetectionFn = Callable[[list[int], int], int]
+
+
 class _Scanner:
     """Runtime form of a :class:`ScannerSpec` (the loaded database)."""
 
@@ -437,6 +487,8 @@ class Group:
         self._lazy_eval: dict[int, Callable[[Batch], int]] = {
             li: self._lazy_evaluator(self._tests[li]) for li in spec.lazy
         }
+        self._local: dict[int, int] | None = None
+        self._det_fns: dict[int, list[tuple[str, DetectionFn | None]]] = {}
 
     # -- lazy (per row) tests -------------------------------------------------------------
 
@@ -477,6 +529,40 @@ class Group:
 
     def evaluate(self, batch: Batch) -> list[tuple[int, int]]:
         """``(variant index, row bitmask)`` of every rule of the group that fires on ``batch``."""
+        return [(vid, mask) for vid, mask, _ in self.evaluate_explained(batch, False)]
+
+    def _detection_fns(self, pos: int, variant: RuleVariant) -> list[tuple[str, DetectionFn | None]]:
+        """Bitmask evaluators of the rule's named detections (``None``: not computable from the rule's tests).
+
+        A detection is computable when every test it reads is one of the rule's own tests
+        (a detection the condition does not reference may read tests that were never
+        evaluated for this batch); the engine explains the others per row.
+        """
+        fns = self._det_fns.get(pos)
+        if fns is None:
+            if self._local is None:
+                self._local = {g: li for li, g in enumerate(self.spec.tests)}
+            local = self._local
+            own = set(ir.iter_tests(variant.expr))
+            fns = []
+            for name, expr in variant.detections:
+                if set(ir.iter_tests(expr)) <= own:
+                    code = f"lambda h, F, _all=_all, _any=_any: {ir.expr_source(expr, local)}"
+                    fns.append((name, eval(code, {"_all": _all, "_any": _any})))  # generated from the IR
+                else:
+                    fns.append((name, None))
+            self._det_fns[pos] = fns
+        return fns
+
+    def evaluate_explained(
+        self, batch: Batch, explain: bool, variants: Sequence[RuleVariant] = ()
+    ) -> list[tuple[int, int, list[tuple[str, int | None]] | None]]:
+        """Like :meth:`evaluate`, plus (when ``explain``) each fired rule's detections as row bitmasks.
+
+        The third item lists ``(detection name, rows where it holds)`` for the rule, or
+        ``None`` for a detection the bitmasks cannot decide (see :meth:`_detection_fns`);
+        ``variants`` is the ruleset's variant list, needed only when ``explain``.
+        """
         spec = self.spec
         n = batch.n
         h = [0] * len(spec.tests)
@@ -491,15 +577,14 @@ class Group:
             def on_match(
                 pid: int, _from: int, to: int, _flags: int, _ctx: object, add: Callable[[int], None] = add
             ) -> None:
-                add(pid)
-                add(to)
+                add(pid << 40 | to)  # one append per match: pattern id and end offset packed
 
             sc.db.scan(col.buf, match_event_handler=on_match, scratch=sc.db.scratch)
             if not found:
                 continue
-            pairs = np.fromiter(found, dtype=np.int64, count=len(found)).reshape(-1, 2)
-            rows = col.rows_for_ends(pairs[:, 1])
-            keys = np.unique(pairs[:, 0] * n + rows)
+            packed = np.fromiter(found, dtype=np.int64, count=len(found))
+            rows = col.rows_for_ends(packed & _OFFSET_MASK)
+            keys = np.unique((packed >> 40) * n + rows)
             pids = keys // n
             rws = keys - pids * n
             bounds = np.flatnonzero(np.diff(pids)) + 1
@@ -529,7 +614,7 @@ class Group:
         if not candidates:
             return []
         full = batch.full
-        fired: list[tuple[int, int]] = []
+        fired: list[tuple[int, int, list[tuple[str, int | None]] | None]] = []
         done_lazy: set[int] = set()
         rule_lazy = spec.rule_lazy
         fns = self._fns
@@ -540,10 +625,18 @@ class Group:
                     done_lazy.add(li)
             m = fns[pos](h, full)
             if m:
-                fired.append((spec.variants[pos], m))
+                vid = spec.variants[pos]
+                if explain:
+                    dets = [
+                        (name, fn(h, full) if fn is not None else None)
+                        for name, fn in self._detection_fns(pos, variants[vid])
+                    ]
+                    fired.append((vid, m, dets))
+                else:
+                    fired.append((vid, m, None))
         return fired
 
-    def _confirm_regex(self, li: int, mask: int, values: list[Any]) -> int:
+    def _confirm_regex(self, li: int, mask: int, values: Sequence[Any]) -> int:
         rx = self._regex[li]
         keep = 0
         memo: dict[str, bool] = {}

@@ -11,7 +11,7 @@ transport decides the tenant), no enrichment.  Register a parser with
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
@@ -32,6 +32,39 @@ class Parser(Protocol):
     def parse(self, record: RawRecord) -> Event:
         """Return the normalized event for ``record`` or raise :class:`ParseError`."""
         ...
+
+
+@runtime_checkable
+class BatchParser(Parser, Protocol):
+    """A parser that also reads a block of records of its format in one call (the import hot path).
+
+    ``parse_batch`` must give, for every record in order, exactly what :meth:`parse`
+    gives for it: the same event, or the exception ``parse`` would raise (returned, not
+    raised, so one bad record costs only itself).  Parsers without it are called record
+    by record.
+    """
+
+    def parse_batch(self, records: Sequence[RawRecord]) -> list[Event | Exception]:
+        """Return the event (or the exception ``parse`` would raise) for each of ``records``."""
+        ...
+
+
+def parse_each(parser: Parser, records: Sequence[RawRecord]) -> list[Event | Exception]:
+    """Parse ``records`` with ``parser``: its ``parse_batch`` when it has one, else ``parse`` per record.
+
+    Every exception a parser raises is returned in the record's place (a parser bug
+    costs one record, never the block).
+    """
+    if isinstance(parser, BatchParser):
+        return parser.parse_batch(records)
+    out: list[Event | Exception] = []
+    parse = parser.parse
+    for record in records:
+        try:
+            out.append(parse(record))
+        except Exception as exc:  # handed back: the caller dead-letters it
+            out.append(exc)
+    return out
 
 
 _REGISTRY: dict[str, Parser] = {}

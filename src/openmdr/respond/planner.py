@@ -20,6 +20,7 @@ from openmdr.models.action import ACTION_CATALOGUE
 from openmdr.models.alert import Alert
 from openmdr.models.case import Case, Observable
 from openmdr.models.tenant import AssetInfo, TenantInfo
+from openmdr.respond.evidence import CaseEvidence, case_evidence
 from openmdr.respond.playbook import Playbook, Step
 from openmdr.respond.policy import (
     ActionContext,
@@ -28,6 +29,7 @@ from openmdr.respond.policy import (
     evaluate,
     is_privileged_account,
     is_working_time,
+    protected_reason,
 )
 
 #: Confidence assumed when neither the caller nor any alert gives one (the Alert default).
@@ -52,6 +54,7 @@ class PlanItem:
     gate: bool = False
     skipped: str | None = None
     dry_run: bool = False
+    guard: str | None = None  # "protected" when a protected-target guard skipped it, "evidence" for accounts
 
     @property
     def dedupe_key(self) -> str:
@@ -115,9 +118,15 @@ def build_plan(
     at: datetime,
     confidence: float,
     dry_run: bool = False,
+    alerts: Sequence[Alert] = (),
 ) -> ResponsePlan:
-    """Apply every matching playbook's steps to the case's observables and decide each against the policy."""
+    """Apply every matching playbook's steps to the case's observables and decide each against the policy.
+
+    ``alerts`` are the case's alerts: they say which accounts are compromised (see
+    :mod:`.evidence`) and which process images a hash belongs to (the protected-binaries guard).
+    """
     working = is_working_time(tenant, at)
+    evidence = case_evidence(case, alerts)
     plan = ResponsePlan(case.tenant, case.case_id, policy_version, at, confidence, working)
     seen: set[str] = set()
     unattended_hosts: set[str] = set()
@@ -141,7 +150,7 @@ def build_plan(
                 base.notify, base.message = step.notify, step.message
                 plan.items.append(base)
                 continue
-            items = _action_items(case, step, base, policy, tenant, assets, at, confidence, working, gate)
+            items = _action_items(case, step, base, policy, tenant, assets, at, confidence, working, gate, evidence)
             if not items:
                 base.kind, base.skipped = (
                     step.action,
@@ -150,6 +159,9 @@ def build_plan(
                 plan.items.append(base)
             for item in items:
                 if item.dedupe_key in seen:
+                    continue
+                if item.skipped is not None:  # explained, but another playbook may still act on it
+                    plan.items.append(item)
                     continue
                 seen.add(item.dedupe_key)
                 _limit_blast_radius(item, policy, unattended_hosts)
@@ -183,10 +195,17 @@ def _action_items(
     confidence: float,
     working: bool,
     gate: int | None,
+    evidence: CaseEvidence,
 ) -> list[PlanItem]:
     assert step.action is not None and step.targets is not None
     spec = ACTION_CATALOGUE[step.action]
     targets = step.targets.select(case)
+    out: list[PlanItem] = []
+    if step.targets.evidence:
+        targets, passed = _by_evidence(targets, step.targets.evidence, evidence)
+        for value, why in passed:
+            out.append(PlanItem(base.playbook, base.step, step.action, value, dry_run=base.dry_run, skipped=why,
+                                guard="evidence"))  # fmt: skip
     pairs: list[tuple[Observable, str | None]]
     if spec.scope == "host" and spec.target_type != "host":
         hosts = step.on_hosts.select(case) if step.on_hosts is not None else []
@@ -195,7 +214,6 @@ def _action_items(
         pairs = [(t, t.value) for t in targets]
     else:
         pairs = [(t, None) for t in targets]
-    out: list[PlanItem] = []
     for target, host in pairs:
         item = PlanItem(base.playbook, base.step, step.action, target.value, dry_run=base.dry_run)
         problem = invalid_target(spec.target_type, target.value)
@@ -213,6 +231,8 @@ def _action_items(
             asset_ips = tuple(found.ips) if found else ()
             item.params["has_edr"] = found.has_edr if found else None
         elif spec.scope == "account":
+            if step.targets.evidence:
+                item.params["evidence"] = evidence.explain(target.value, step.targets.evidence)
             privileged = is_privileged_account(policy, target.value)
             item.asset_class = "privileged_account" if privileged else "account"
             item.criticality = "critical" if privileged else None
@@ -227,6 +247,11 @@ def _action_items(
             severity=case.severity, confidence=confidence, working_time=working, criticality=item.criticality,
             asset=item.asset if spec.scope == "host" else None, asset_ips=asset_ips, target_internal=internal,
         )  # fmt: skip
+        protected = protected_reason(policy, ctx, sorted(evidence.hash_images.get(target.value.lower(), ())))
+        if protected is not None:
+            item.skipped, item.guard = f"protected: {protected}", "protected"
+            out.append(item)
+            continue
         decision = evaluate(policy, ctx)
         if gate is not None and decision.verdict == "run":
             decision = Decision("approve", f"{decision.reason}; the playbook waits for approval here", decision.rule,
@@ -235,6 +260,27 @@ def _action_items(
         item.params["context"] = context_dict(ctx)
         out.append(item)
     return out
+
+
+def _by_evidence(
+    users: list[Observable], wanted: Sequence[str], evidence: CaseEvidence
+) -> tuple[list[Observable], list[tuple[str, str]]]:
+    """Split a step's users into those the alerts give a wanted role and, with the reason, the others."""
+    keep: list[Observable] = []
+    passed: list[tuple[str, str]] = []
+    for user in users:
+        roles = evidence.roles(user.value)
+        if roles & set(wanted):
+            keep.append(user)
+            continue
+        if not evidence.alerts and not roles:
+            why = "no alerts of the case are at hand to show it compromised"
+        elif roles:
+            why = evidence.explain(user.value)
+        else:
+            why = "no alert of the case names it"
+        passed.append((user.value, f"not acted on: no evidence that {user.value} is {' or '.join(wanted)}: {why}"))
+    return keep, passed
 
 
 _HEX = frozenset("0123456789abcdefABCDEF")

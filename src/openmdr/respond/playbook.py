@@ -38,6 +38,7 @@ import yaml
 from openmdr.models.action import ACTION_CATALOGUE, CONTAINMENT_ACTIONS
 from openmdr.models.alert import SEVERITIES, severity_rank
 from openmdr.models.case import OBSERVABLE_TYPES, Case, Observable
+from openmdr.respond.evidence import EVIDENCE_ROLES
 
 #: Observable types a ``hash`` target selects.
 HASH_TYPES: tuple[str, ...] = ("hash_md5", "hash_sha1", "hash_sha256")
@@ -93,11 +94,17 @@ class Condition:
 
 @dataclass(frozen=True, slots=True)
 class TargetSelector:
-    """Which of a case's observables a step acts on: by type, optionally role(s) and internal flag."""
+    """Which of a case's observables a step acts on: by type, optionally role(s) and internal flag.
+
+    ``evidence`` (accounts only) keeps the users the case's alerts give one of these roles
+    (:data:`~openmdr.respond.evidence.EVIDENCE_ROLES`, e.g. ``[compromised, actor]``); the planner
+    applies it and says for every other user why it is not acted on.
+    """
 
     type: str
     roles: tuple[str, ...] = ()
     internal: bool | None = None
+    evidence: tuple[str, ...] = ()
 
     def select(self, case: Case) -> list[Observable]:
         """The matching observables of ``case`` (entities count as observables without a role), unique."""
@@ -270,7 +277,7 @@ def _parse_selector(raw: Any, expected: str, where: str, problems: list[str]) ->
     if not isinstance(raw, Mapping):
         problems.append(f"{where}.targets must be a mapping")
         return None
-    _unknown(raw, {"type", "role", "internal"}, f"{where}.targets", problems)
+    _unknown(raw, {"type", "role", "internal", "evidence"}, f"{where}.targets", problems)
     typ = str(raw.get("type") or expected)
     allowed = {expected} | ({"hash", *HASH_TYPES} if expected == "hash" else set())
     if typ not in allowed:
@@ -281,7 +288,13 @@ def _parse_selector(raw: Any, expected: str, where: str, problems: list[str]) ->
     if internal is not None and not isinstance(internal, bool):
         problems.append(f"{where}.targets: internal must be true or false")
         internal = None
-    return TargetSelector(typ, roles, internal)
+    evidence = raw.get("evidence") or ()
+    evidence = (evidence,) if isinstance(evidence, str) else tuple(str(e) for e in evidence)
+    if evidence and typ != "user":
+        problems.append(f"{where}.targets: evidence applies to user targets only")
+    problems += [f"{where}.targets: unknown evidence {e!r}; one of {', '.join(EVIDENCE_ROLES)}"
+                 for e in evidence if e not in EVIDENCE_ROLES]  # fmt: skip
+    return TargetSelector(typ, roles, internal, evidence)
 
 
 def _parse_condition(raw: Any, where: str, problems: list[str]) -> Condition:

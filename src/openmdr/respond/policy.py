@@ -7,6 +7,8 @@ a timeout, then the request escalates) or ``deny`` -- with the reason in words. 
 the checks is fixed and documented in ``docs/response.md``:
 
 1. the allow-list: a target on it is never touched, whatever any rule says;
+   then protected targets (:mod:`.guards`): operating-system files are never quarantined or
+   blocked, critical system processes never killed, network devices never acted on by EDR;
 2. blocks of tenant-internal addresses are refused (isolate the host instead);
 3. the first matching rule decides (actions, asset classes, minimum severity and confidence,
    working or off hours in the tenant's time zone); no match falls back to ``default_mode``;
@@ -33,11 +35,18 @@ from zoneinfo import ZoneInfo
 from openmdr.models.action import ACTION_CATALOGUE, VERDICTS
 from openmdr.models.alert import SEVERITIES, severity_rank
 from openmdr.models.tenant import ASSET_CLASSES, CRITICALITY_LEVELS, TenantInfo
+from openmdr.respond import guards
 
 #: Classes a rule can name besides the inventory's asset classes.
 EXTRA_CLASSES: tuple[str, ...] = ("unknown", "account", "privileged_account", "indicator")
 #: Every class a rule may name.
 POLICY_CLASSES: tuple[str, ...] = (*ASSET_CLASSES, *EXTRA_CLASSES)
+#: Public DNS resolvers every network uses: blocking one breaks name resolution (the default allow-list).
+PUBLIC_RESOLVERS: tuple[str, ...] = (
+    "8.8.8.8/32", "8.8.4.4/32", "1.1.1.1/32", "1.0.0.1/32", "9.9.9.9/32", "149.112.112.112/32",
+    "208.67.222.222/32", "208.67.220.220/32", "2001:4860:4860::8888/128", "2001:4860:4860::8844/128",
+    "2606:4700:4700::1111/128", "2606:4700:4700::1001/128",
+)  # fmt: skip
 #: When a rule applies, in the tenant's local time.
 HOURS: tuple[str, ...] = ("any", "working", "off_hours")
 
@@ -137,6 +146,11 @@ class AuthorityPolicy:
     allow_list: AllowList = field(default_factory=AllowList)
     block_expiry_hours: int = 72
     max_unattended_hosts: int = 5
+    # added to the built-in lists of :mod:`.guards`, which always apply
+    protected_paths: tuple[str, ...] = ()
+    protected_images: tuple[str, ...] = ()
+    critical_processes: tuple[str, ...] = ()
+    network_devices: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The policy as a JSON/YAML-ready document (the stored and edited form)."""
@@ -192,11 +206,43 @@ class Decision:
     approval_timeout_minutes: int | None = None
 
 
+def protected_reason(policy: AuthorityPolicy, ctx: ActionContext, hash_images: Sequence[str] = ()) -> str | None:
+    """Why no rule may ever allow ``ctx`` (an operating-system file, a critical process, a network device), or None.
+
+    ``hash_images`` are the process images the case's alerts pair a hash target with; without them
+    a hash cannot be recognised here (the planner passes them).
+    """
+    host = ctx.asset or (ctx.target if ctx.target_type == "host" else None)
+    if ctx.kind in guards.HOST_KINDS and host:
+        why = guards.network_device(host, ctx.asset_class, (*guards.DEFAULT_NETWORK_DEVICES, *policy.network_devices))
+        if why is not None:
+            return f"{why}: network devices are never isolated or acted on through an EDR agent"
+    if ctx.kind in guards.FILE_KINDS:
+        paths = (*guards.DEFAULT_PROTECTED_PATHS, *policy.protected_paths)
+        names = (*guards.DEFAULT_PROTECTED_IMAGES, *policy.protected_images)
+        if ctx.target_type == "hash" or (ctx.kind == "quarantine_file" and _looks_like_hash(ctx.target)):
+            why = guards.protected_hash(ctx.target, hash_images, paths, names)
+        else:
+            why = guards.protected_file(ctx.target, paths, names)
+        if why is not None:
+            return f"{why}: quarantining or blocking it breaks every machine (kill the process instead)"
+    if ctx.kind == "kill_process":
+        return guards.critical_process(ctx.target, (*guards.DEFAULT_CRITICAL_PROCESSES, *policy.critical_processes))
+    return None
+
+
+def _looks_like_hash(value: str) -> bool:
+    return len(value) in (32, 40, 64) and all(c in "0123456789abcdefABCDEF" for c in value)
+
+
 def evaluate(policy: AuthorityPolicy, ctx: ActionContext) -> Decision:
     """Decide whether ``ctx`` may run unattended, needs approval, or is refused (pure)."""
     listed = policy.allow_list.match(ctx.target_type, ctx.target, ctx.asset, ctx.asset_ips)
     if listed:
         return Decision("deny", f"allow-list: {listed}", "allow_list")
+    protected = protected_reason(policy, ctx)
+    if protected:
+        return Decision("deny", f"protected: {protected}", "protected")
     if ctx.target_internal and ACTION_CATALOGUE[ctx.kind].scope == "indicator":
         return Decision("deny", f"{ctx.target} is a tenant-internal address: isolate the host instead", "internal")
     rule = next((r for r in policy.rules if r.matches(ctx)), None)
@@ -274,7 +320,7 @@ def default_policy() -> AuthorityPolicy:
                 hours="off_hours",
             ),
         ),
-        allow_list=AllowList(networks=("8.8.8.8/32", "8.8.4.4/32", "1.1.1.1/32", "1.0.0.1/32", "9.9.9.9/32")),
+        allow_list=AllowList(networks=PUBLIC_RESOLVERS),
     )
 
 
@@ -306,7 +352,8 @@ def parse_policy(doc: Mapping[str, Any]) -> AuthorityPolicy:
     for key in ("approval_timeout_minutes", "escalation_timeout_minutes", "block_expiry_hours", "max_unattended_hosts"):
         if key in doc:
             values[key] = _positive_int(doc[key], key, problems)
-    for key in ("escalation_chain", "never_automatic", "two_person_criticality", "privileged_accounts"):
+    for key in ("escalation_chain", "never_automatic", "two_person_criticality", "privileged_accounts",
+                "protected_paths", "protected_images", "critical_processes", "network_devices"):
         if key in doc:
             values[key] = _str_tuple(doc[key], key, problems)
     for c in values.get("never_automatic", ()):

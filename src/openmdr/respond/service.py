@@ -124,11 +124,11 @@ class ResponseService:
             raise NotFoundError(f"unknown tenant {case.tenant!r}")
         policy = self.store.get_policy(case.tenant)
         index = AssetIndex(self.state.list_assets(case.tenant))
-        if not alerts and confidence is None and self.alerts_for is not None:
+        if not alerts and self.alerts_for is not None:
             alerts = self.alerts_for(case.tenant, case.case_id)
         conf = case_confidence(alerts, confidence)
         return build_plan(case, self.playbooks.matching(case, conf), policy.policy, policy.version, tenant, index,
-                          self.clock(), conf, dry_run)  # fmt: skip
+                          self.clock(), conf, dry_run, alerts)  # fmt: skip
 
     def on_case(
         self, case: Case, alerts: Sequence[Alert] = (), confidence: float | None = None, dry_run: bool = False
@@ -143,8 +143,8 @@ class ResponseService:
         records: list[ActionRecord] = []
         notes: list[dict[str, Any]] = []
         for item in plan.items:
-            if item.skipped is not None and item.skipped.startswith("invalid "):
-                self._report_invalid(case, plan, item)
+            if item.skipped is not None and (item.skipped.startswith("invalid ") or item.guard == "protected"):
+                self._report_skipped(case, plan, item)
             if item.skipped is not None or item.gate:
                 continue
             if item.notify is not None:
@@ -153,16 +153,21 @@ class ResponseService:
             records.append(self._request(case, plan, item))
         return ResponseResult(plan, records, self._check_containment(case.tenant, case.case_id), notes)
 
-    def _report_invalid(self, case: Case, plan: ResponsePlan, item: PlanItem) -> None:
-        """Audit a target that cannot be acted on, once per case, step and value."""
+    def _report_skipped(self, case: Case, plan: ResponsePlan, item: PlanItem) -> None:
+        """Audit a target that cannot (invalid) or must not (protected) be acted on, once per case, step and value."""
+        protected = item.guard == "protected"
         digest = hashlib.sha256(f"{item.playbook}\x1f{item.step}\x1f{item.target}".encode()).hexdigest()[:32]
         key = f"{case.case_id}:{digest}"
-        if self.store.get_connector_state(case.tenant, "invalid_targets", key) is not None:
+        namespace = "protected_targets" if protected else "invalid_targets"
+        if self.store.get_connector_state(case.tenant, namespace, key) is not None:
             return
-        self.store.set_connector_state(case.tenant, "invalid_targets", key, {"reason": item.skipped}, self.actor)
-        self.state.audit(self.actor, "response.target.invalid", case.tenant, case.case_id,
-                         {"kind": item.kind, "reason": item.skipped, "playbook": item.playbook,
-                          "policy_version": plan.policy_version})  # fmt: skip
+        self.store.set_connector_state(case.tenant, namespace, key, {"reason": item.skipped}, self.actor)
+        details: dict[str, Any] = {"kind": item.kind, "reason": item.skipped, "playbook": item.playbook,
+                                   "policy_version": plan.policy_version}  # fmt: skip
+        if protected:
+            details.update(target=item.target, asset=item.asset, dry_run=item.dry_run)
+        event = "response.target.protected" if protected else "response.target.invalid"
+        self.state.audit(self.actor, event, case.tenant, case.case_id, details)
 
     def _request(self, case: Case, plan: ResponsePlan, item: PlanItem) -> ActionRecord:
         assert item.kind is not None and item.target is not None and item.decision is not None

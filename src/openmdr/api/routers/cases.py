@@ -7,7 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from openmdr.api.deps import COMMON_RESPONSES, current_principal
-from openmdr.api.domain import CaseWork
+from openmdr.api.domain import CaseWork, SuppressionWork
 from openmdr.api.domain_schemas import (
     AlertOut,
     AssignBody,
@@ -19,9 +19,12 @@ from openmdr.api.domain_schemas import (
     ResolveBody,
     SlaOutReport,
     SplitBody,
+    SuppressionBody,
+    SuppressionOut,
     TimelineOut,
 )
 from openmdr.api.rbac import Principal
+from openmdr.api.schemas import OkOut
 from openmdr.store.errors import ValidationError
 
 router = APIRouter(prefix="/api/v1", tags=["cases"], responses=COMMON_RESPONSES)
@@ -231,3 +234,44 @@ def get_alert(
 ) -> AlertOut:
     """One of the tenant's alerts with its triage."""
     return AlertOut.of(work.alert(principal, tenant, alert_id))
+
+
+async def suppression_work(request: Request) -> SuppressionWork:
+    """The suppression service of this app."""
+    return request.app.state.domain["suppressions"]
+
+
+@router.get("/tenants/{tenant}/suppressions", response_model=list[SuppressionOut])
+def list_suppressions(
+    tenant: str = TenantPath,
+    active_only: bool = False,
+    principal: Principal = Depends(current_principal),
+    work: SuppressionWork = Depends(suppression_work),
+) -> list[SuppressionOut]:
+    """The tenant's alert suppressions."""
+    return [SuppressionOut.model_validate(s) for s in work.list(principal, tenant, active_only)]
+
+
+@router.post("/tenants/{tenant}/suppressions", response_model=SuppressionOut, status_code=201)
+def add_suppression(
+    body: SuppressionBody,
+    tenant: str = TenantPath,
+    principal: Principal = Depends(current_principal),
+    work: SuppressionWork = Depends(suppression_work),
+) -> SuppressionOut:
+    """Silence the tenant's matching alerts until ``expires_at`` (audited with the reason)."""
+    added = work.add(principal, tenant, body.reason, rule_id=body.rule_id, source=body.source,
+                     entities=body.entities, expires_at=body.expires_at)  # fmt: skip
+    return SuppressionOut.model_validate(added)
+
+
+@router.post("/tenants/{tenant}/suppressions/{suppression_id}/revoke", response_model=OkOut)
+def revoke_suppression(
+    suppression_id: int,
+    tenant: str = TenantPath,
+    principal: Principal = Depends(current_principal),
+    work: SuppressionWork = Depends(suppression_work),
+) -> OkOut:
+    """End one of the tenant's suppressions now."""
+    work.revoke(principal, tenant, suppression_id)
+    return OkOut()

@@ -154,8 +154,7 @@ class AnalyticsEngine:
         if table.num_rows == 0:
             return []
         alerts: list[Alert] = []
-        for tenant, part in _split_tenants(table):
-            identity, net = self.extractor.identity(part), self.extractor.network(part)
+        for tenant, identity, net in self.extractor.views_by_tenant(table):
             if not self.ordered:
                 self._runtime(tenant)
                 self._pending[tenant].append((identity, net))
@@ -281,10 +280,3 @@ def _assets_by_ip(assets: Iterable[AssetInfo]) -> dict[str, AssetInfo]:
         for ip in asset.ips:
             out[ip] = asset
     return out
-
-
-def _split_tenants(table: pa.Table) -> list[tuple[str, pa.Table]]:
-    tenants = pc.unique(table.column("tenant")).to_pylist()
-    if len(tenants) == 1:
-        return [(tenants[0] or "", table)]
-    return [(t or "", table.filter(pc.equal(table.column("tenant"), t))) for t in tenants]

@@ -338,8 +338,38 @@ def _net_entities(src: str, dst: str, names: Sequence[str]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- beaconing
 
 
+def _beacon_weights(ctx: NetworkContext) -> BeaconWeights:
+    cfg = ctx.settings.beacon
+    return BeaconWeights(
+        ts=cfg.ts_weight,
+        ds=cfg.ds_weight,
+        dur=cfg.dur_weight,
+        hist=cfg.hist_weight,
+        min_iqr_seconds=cfg.min_iqr_seconds,
+        min_iqr_bytes=cfg.min_iqr_bytes,
+        bins=cfg.hist_bins,
+        mode_sensitivity=cfg.hist_mode_sensitivity,
+        bimodal_outlier_removal=cfg.hist_bimodal_outlier_removal,
+        bimodal_min_bins=cfg.hist_bimodal_min_bins,
+        dur_min_bins=cfg.dur_min_bins,
+        dur_ideal_run=cfg.dur_ideal_consistent_bins,
+    )
+
+
 def beacon_analytic(w: WindowFrame, ctx: NetworkContext) -> list[Alert]:
-    """C2 beaconing: regular intervals and sizes between an internal host and an external one."""
+    """C2 beaconing: regular intervals and sizes between an internal host and an external one.
+
+    Scored per (source, destination address) over connections, then per (source, server
+    name) over TLS/HTTP records, so a beacon that rotates over several addresses of one
+    name (CDN fronting, round-robin DNS) is still one regular series.  A name series is
+    only reported when none of its addresses was reported on its own.
+    """
+    alerts = _address_beacons(w, ctx)
+    reported = {(a.entities["src_ip"], a.entities["dst_ip"]) for a in alerts}
+    return alerts + _name_beacons(w, ctx, reported)
+
+
+def _address_beacons(w: WindowFrame, ctx: NetworkContext) -> list[Alert]:
     cfg = ctx.settings.beacon
     conn = w.conn & (w.src >= 0) & (w.dst >= 0)
     if not conn.any():
@@ -360,20 +390,7 @@ def beacon_analytic(w: WindowFrame, ctx: NetworkContext) -> list[Alert]:
     remap = np.cumsum(keep_pairs) - 1
     pair_ids = remap[inverse]
     pairs = uniq[keep_pairs]
-    weights = BeaconWeights(
-        ts=cfg.ts_weight,
-        ds=cfg.ds_weight,
-        dur=cfg.dur_weight,
-        hist=cfg.hist_weight,
-        min_iqr_seconds=cfg.min_iqr_seconds,
-        min_iqr_bytes=cfg.min_iqr_bytes,
-        bins=cfg.hist_bins,
-        mode_sensitivity=cfg.hist_mode_sensitivity,
-        bimodal_outlier_removal=cfg.hist_bimodal_outlier_removal,
-        bimodal_min_bins=cfg.hist_bimodal_min_bins,
-        dur_min_bins=cfg.dur_min_bins,
-        dur_ideal_run=cfg.dur_ideal_consistent_bins,
-    )
+    weights = _beacon_weights(ctx)
     scores = beacon_scores(pair_ids, w.ts[rows], w.bytes_out[rows], len(pairs), span_start, span_end, weights)
     hits = np.flatnonzero(scores["scorable"] & (scores["score"] >= cfg.score_threshold))
     if len(hits) == 0:
@@ -435,6 +452,102 @@ def beacon_analytic(w: WindowFrame, ctx: NetworkContext) -> list[Alert]:
                 event_count=n,
                 explanation=explanation,
                 details=details,
+                confidence=round(min(0.95, 0.5 + (score - cfg.score_threshold) * 2.5), 2),
+            )
+        )
+    return alerts
+
+
+def _name_beacons(w: WindowFrame, ctx: NetworkContext, reported: set[tuple[Any, Any]]) -> list[Alert]:
+    """Beacon scores per (internal source, server name) over the TLS/HTTP name records."""
+    cfg = ctx.settings.beacon
+    rows = np.flatnonzero(w.named & w.src_int & (w.src >= 0) & (w.dst >= 0) & ~w.dst_int)
+    if len(rows) < cfg.min_connections:
+        return []
+    encoded = pc.dictionary_encode(w.table.column("domain").take(pa.array(rows))).combine_chunks()
+    names: list[str] = encoded.dictionary.to_pylist()
+    name_codes = pc.fill_null(encoded.indices, -1).to_numpy().astype(np.int64)
+    ok = name_codes >= 0
+    rows, name_codes = rows[ok], name_codes[ok]
+    n_names = max(len(names), 1)
+    uniq, inverse, counts = _pair_groups(w.src[rows] * n_names + name_codes)
+    keep = counts >= cfg.min_connections
+    if not keep.any():
+        return []
+    row_keep = keep[inverse]
+    rows, inverse, name_codes = rows[row_keep], inverse[row_keep], name_codes[row_keep]
+    series = uniq[keep]
+    series_ids = (np.cumsum(keep) - 1)[inverse]
+    span_start = max(w.start, float(w.ts[rows].min()))
+    span_end = min(w.end, float(w.ts[rows].max()))
+    if span_end <= span_start:
+        return []
+    scores = beacon_scores(
+        series_ids, w.ts[rows], w.bytes_out[rows], len(series), span_start, span_end, _beacon_weights(ctx)
+    )
+    hits = np.flatnonzero(scores["scorable"] & (scores["score"] >= cfg.score_threshold))
+    if len(hits) == 0:
+        return []
+    # prevalence of a name: distinct internal sources that used it in the window
+    all_named = np.flatnonzero(w.named & w.src_int & (w.src >= 0))
+    all_names = w.table.column("domain").take(pa.array(all_named)).to_pylist()
+    users_of: dict[str, set[int]] = {}
+    for code, name in zip(w.src[all_named].tolist(), all_names, strict=True):
+        if name:
+            users_of.setdefault(name, set()).add(code)
+    total = max(len(w.internal_hosts), 1)
+    allow, allow_names = ctx.beacon_allow, ctx.beacon_allow_names
+    alerts: list[Alert] = []
+    for p in hits.tolist():
+        src, name = w.addrs[int(series[p] // n_names)], names[int(series[p] % n_names)]
+        grp = rows[series_ids == p]
+        dsts = sorted({w.addrs[int(d)] for d in np.unique(w.dst[grp]).tolist()})
+        hosts = len(users_of.get(name, ()))
+        popular = hosts >= cfg.min_prevalence_hosts and hosts / total >= cfg.max_prevalence
+        if popular or allow_names(name) or (allow and all(allow(d) for d in dsts)):
+            continue
+        if any((src, d) in reported for d in dsts):
+            continue  # the same series is already reported by address
+        score, n = float(scores["score"][p]), int(scores["connections"][p])
+        interval = float(scores["interval"][p])
+        alerts.append(
+            ctx.alert(
+                "beacon",
+                f"Possible C2 beaconing from {src} to {name}",
+                "high" if score >= cfg.high_score else "medium",
+                float(scores["first"][p]),
+                float(scores["last"][p]),
+                attack=["T1071"],
+                tactics=["command-and-control"],
+                entities={"src_ip": src, "domain": name, "dst_ip": dsts[0] if len(dsts) == 1 else dsts[:20]},
+                evidence=w.evidence(grp, ctx.settings.max_evidence),
+                event_count=n,
+                explanation=(
+                    f"{src} -> {name} over {len(dsts)} address(es): {n} TLS/HTTP sessions every "
+                    f"~{human_duration(interval)} (interval MAD {scores['interval_mad'][p]:.0f}s); beacon score "
+                    f"{score:.3f} >= {cfg.score_threshold} (timing {scores['ts_score'][p]:.2f}, size "
+                    f"{scores['ds_score'][p]:.2f}, histogram {scores['hist_score'][p]:.2f}, duration "
+                    f"{scores['dur_score'][p]:.2f}); {hosts} of {total} internal hosts use {name}"
+                ),
+                details={
+                    "grouped_by": "server_name",
+                    "server_name": name,
+                    "addresses": dsts[:50],
+                    "score": score,
+                    "threshold": cfg.score_threshold,
+                    "ts_score": float(scores["ts_score"][p]),
+                    "ds_score": float(scores["ds_score"][p]),
+                    "hist_score": float(scores["hist_score"][p]),
+                    "dur_score": float(scores["dur_score"][p]),
+                    "connections": n,
+                    "interval_median_s": interval,
+                    "interval_mad_s": float(scores["interval_mad"][p]),
+                    "interval_bowley_skew": float(scores["interval_skew"][p]),
+                    "internal_hosts_to_destination": hosts,
+                    "internal_hosts_in_window": total,
+                    "window_start": utc(w.start).isoformat(),
+                    "window_end": utc(w.end).isoformat(),
+                },
                 confidence=round(min(0.95, 0.5 + (score - cfg.score_threshold) * 2.5), 2),
             )
         )

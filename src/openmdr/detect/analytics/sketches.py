@@ -3,7 +3,7 @@
 Baselines must not grow with history: a tenant that has seen a billion connections
 keeps the same state size as one that has seen a million.  Each structure here has a
 fixed or capped size and a JSON/bytes form for the state store (``to_state`` /
-``from_state``).  Hashes are keyed BLAKE2b, never Python's ``hash()`` (randomised per
+``from_state``).  Hashes are BLAKE2b, never Python's ``hash()`` (randomised per
 process), so a snapshot restored in another process keeps its meaning.
 """
 

@@ -42,7 +42,7 @@ from EVTX, JSON or Winlogbeat gets the same event id.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -55,6 +55,7 @@ from openmdr.normalize.parsers.jsonlines import (
     first_line,
     flatten_object,
     load_json_object,
+    load_json_objects,
     to_time,
 )
 
@@ -833,7 +834,13 @@ class EventXmlJsonParser:
         A Winlogbeat-style document met in the same stream (exports and HTTP batches mix
         the dialects) is read as Winlogbeat, with ``source_format`` saying so.
         """
-        obj = load_json_object(record)
+        return self._event(load_json_object(record))
+
+    def parse_batch(self, records: Sequence[RawRecord]) -> list[Event | Exception]:
+        """Parse a block of records: for each, the event :meth:`parse` returns or the exception it raises."""
+        return _parse_objects(self._event, records)
+
+    def _event(self, obj: dict[str, Any]) -> Event:
         if "Event" not in obj and "System" not in obj and _is_winlogbeat(obj):
             return _winlogbeat_event(obj)
         fields, message = fields_from_event_xml(_event_object(obj))
@@ -841,6 +848,21 @@ class EventXmlJsonParser:
 
     def __repr__(self) -> str:
         return f"<parser {self.name}>"
+
+
+def _parse_objects(build: Callable[[dict[str, Any]], Event], records: Sequence[RawRecord]) -> list[Event | Exception]:
+    """Decode a block of records and build each event, keeping every failure in its record's place."""
+    out: list[Event | Exception] = []
+    append = out.append
+    for obj in load_json_objects(records):
+        if type(obj) is not dict:
+            append(obj)  # the ParseError of an undecodable record
+            continue
+        try:
+            append(build(obj))
+        except Exception as exc:  # handed back: the pipeline dead-letters it with its reason
+            append(exc)
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -931,7 +953,14 @@ class WinlogbeatParser:
         An evtx_dump-style ``{"Event": ...}`` object met in the same stream is read as
         such, with ``source_format`` "winevent_json".
         """
-        obj = load_json_object(record)
+        return self._event(load_json_object(record))
+
+    def parse_batch(self, records: Sequence[RawRecord]) -> list[Event | Exception]:
+        """Parse a block of records: for each, the event :meth:`parse` returns or the exception it raises."""
+        return _parse_objects(self._event, records)
+
+    @staticmethod
+    def _event(obj: dict[str, Any]) -> Event:
         if _is_winlogbeat(obj):
             return _winlogbeat_event(obj)
         if type(obj.get("Event")) is dict:
