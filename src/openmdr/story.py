@@ -330,7 +330,8 @@ def score_chains(
         for action in platform.response.list_actions(tenant, limit=100_000):
             if action.status not in ACTED:
                 continue
-            value = str(action.target).lower()
+            # host-scoped actions (kill a process, quarantine a file) act on their asset
+            value = str(action.asset or action.target).lower()
             if not any(value == t or value.split(".")[0] == t for t in targets):
                 benign.append({"tenant": tenant, "kind": action.kind, "target": action.target, "case": action.case_id})
     return outcomes, benign

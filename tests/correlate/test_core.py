@@ -234,3 +234,15 @@ def test_a_fan_out_alert_listing_many_hosts_does_not_glue_them_together():
     assert a[0].case_id != b[0].case_id != fan[0].case_id
     pair = core.process(alert("pair", 3, host=["srv1", "srv9"]))
     assert pair[0].case_id == a[0].case_id  # two values still count fully
+
+
+def test_an_outside_attacker_address_links_its_alerts_even_across_many_users():
+    core = Correlator(CorrelatorConfig(hub_peers=5))
+    users = [f"u{i}" for i in range(17)]
+    first = core.process(alert("spray", 0, source="analytics:password_spray", src_ip="198.51.100.23", user=users[:10]))
+    second = core.process(alert("spray2", 2, source="analytics:password_spray", src_ip="198.51.100.23", user=users[5:]))
+    assert [c.kind for c in second] == ["joined"] and second[0].case_id == first[0].case_id
+    assert "source ip 198.51.100.23" in second[0].reason
+    # the same address as a destination (users browsing to it) needs a second shared entity
+    core.process(alert("web", 3, host="ws1", dst_ip="198.51.100.99"))
+    assert [c.kind for c in core.process(alert("web2", 4, host="ws2", dst_ip="198.51.100.99"))] == ["opened"]

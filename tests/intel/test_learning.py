@@ -64,11 +64,12 @@ def state(state_store: StateStore) -> StateStore:
 
 @pytest.fixture()
 def history(lake: EventLake) -> EventLake:
-    """acme's case traffic today; globex's host talked to the C2 two days ago (and 40 days ago)."""
+    """acme's case traffic today (and a second acme host); globex's host talked to the C2 two days ago."""
     lake.append(
         table(
             event("a-1", host="acme-ws-042", user="alice", src_ip="10.1.0.5", dst_ip=C2, time=NOW - timedelta(hours=1)),
             event("a-2", host="acme-ws-042", domain="evil-c2.example", time=NOW - timedelta(hours=1)),
+            event("a-3", host="acme-ws-099", src_ip="10.1.0.99", dst_ip=C2, time=NOW - timedelta(hours=5)),
             event(
                 "g-1",
                 tenant="globex",
@@ -139,10 +140,11 @@ def test_resolution_shares_sanitized_indicators_and_retro_hunt_finds_tenant_b(
     text = orjson.dumps(c2_alert.to_json_dict()).decode().lower()
     for private in ("acme", "alice", "10.1.0.5", "ws-042"):
         assert private not in text
-    own = next(a for a in result.alerts if a.tenant == "acme" and a.details["indicator"]["value"] == C2)
-    assert own.details["case_link"]["same_tenant"] is True
+    # In acme only the host the case did not cover is new: the case's own host is not re-alerted.
+    [own] = [a for a in result.alerts if a.tenant == "acme"]
+    assert own.evidence == ["a-3"] and own.details["case_link"]["same_tenant"] is True
     run = store.list_retrohunts()[0]
-    assert run.id == result.retro_hunt.id and run.days == 30 and run.by_tenant == {"acme": 2, "globex": 2}
+    assert run.id == result.retro_hunt.id and run.days == 30 and run.by_tenant == {"acme": 1, "globex": 2}
 
 
 def test_retro_hunt_alerts_open_a_case_in_tenant_b(state: StateStore, history: EventLake) -> None:
@@ -218,7 +220,7 @@ def test_only_true_positives_are_shared(state: StateStore, history: EventLake) -
 def test_retro_hunt_window_is_configurable(state: StateStore, history: EventLake) -> None:
     loop = LearningLoop(state, history, Clock())
     ind = Indicator("ip", C2)
-    assert sorted(e for a in loop.retro_hunt([ind], days=1) for e in a.evidence) == ["a-1"]
-    assert sorted(e for a in loop.retro_hunt([ind], days=45) for e in a.evidence) == ["a-1", "g-1", "g-old"]
+    assert sorted(e for a in loop.retro_hunt([ind], days=1) for e in a.evidence) == ["a-1", "a-3"]
+    assert sorted(e for a in loop.retro_hunt([ind], days=45) for e in a.evidence) == ["a-1", "a-3", "g-1", "g-old"]
     cidr = Indicator("cidr", "198.51.100.0/24")
-    assert sorted(e for a in loop.retro_hunt([cidr], days=45) for e in a.evidence) == ["a-1", "g-1", "g-old"]
+    assert sorted(e for a in loop.retro_hunt([cidr], days=45) for e in a.evidence) == ["a-1", "a-3", "g-1", "g-old"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from openmdr.models import Case, Observable, SlaClock
+from openmdr.models import Alert, Case, Observable, SlaClock
 
 
 def c2_case(at: datetime, tenant: str = "acme", host: str = "BER-WS-007", case_id: str = "case-c2") -> Case:
@@ -67,3 +67,27 @@ def dc_case(at: datetime, tenant: str = "acme", case_id: str = "case-dc") -> Cas
         observables=[Observable("host", "ACME-DC01", True), Observable("process", "vssadmin.exe", True)],
         sla=SlaClock(detected_at=at), created_at=at,
     )  # fmt: skip
+
+
+def endpoint_alert(
+    at: datetime, title: str, host: str, user: str, process: str, tenant: str = "acme", **entities: object
+) -> Alert:
+    """A Sigma hit on host telemetry: ``user`` ran ``process`` on ``host`` (what makes an account an actor)."""
+    ents: dict[str, object] = {"host": host, "user": user, "process": process, **entities}
+    return Alert(tenant, f"rule-{title}", title, "high", "sigma", at, at, attack=["T1059"], entities=ents,
+                 confidence=0.9)  # fmt: skip
+
+
+def credential_alerts(at: datetime, tenant: str = "acme") -> list[Alert]:
+    """The alerts behind :func:`credential_case`: l.mueller ran procdump, then adm-l.mueller was used on the FS."""
+    dump = endpoint_alert(at, "LSASS access by procdump", "BER-WS-007", "l.mueller",
+                          "C:\\Users\\l.mueller\\Downloads\\procdump64.exe", tenant)  # fmt: skip
+    dump.attack = ["T1003.001"]
+    logon = Alert(tenant, "explicit-logon", "Logon with explicit credentials", "high", "sigma", at, at,
+                  attack=["T1078"], entities={"host": "ACME-FS01", "user": "CORP\\adm-l.mueller"}, confidence=0.9)  # fmt: skip
+    return [dump, logon]
+
+
+def lateral_alerts(at: datetime, tenant: str = "acme") -> list[Alert]:
+    """The alert behind :func:`lateral_case` with the admin account: PsExec's service ran as adm-l.mueller."""
+    return [endpoint_alert(at, "PsExec service on ACME-FS01", "ACME-FS01", "adm-l.mueller", "PSEXESVC.exe", tenant)]

@@ -11,7 +11,7 @@ from openmdr.respond.connectors.base import ConnectorError, ConnectorRegistry, R
 from openmdr.respond.connectors.ldap import AD_ACCOUNTDISABLE, LdapAccountConnector, ad_control_value
 from openmdr.respond.service import ResponseService
 from openmdr.store.state import StateStore
-from tests.respond.cases import credential_case
+from tests.respond.cases import credential_alerts, credential_case
 from tests.respond.conftest import Slapd
 
 
@@ -87,7 +87,7 @@ def test_service_disables_off_hours_and_rollback_re_enables(
     registry.add(connector(slapd), "acme")
     svc = ResponseService(sqlite_tenants, registry, clock, retry=RetryPolicy(attempts=2, base_delay=0.01),
                           sleep=lambda s: None)  # fmt: skip
-    records = svc.on_case(credential_case(clock()), confidence=0.9).actions
+    records = svc.on_case(credential_case(clock()), credential_alerts(clock()), confidence=0.9).actions
     disable = next(r for r in records if r.kind == "disable_account" and r.target == "l.mueller")
     admin = next(r for r in records if r.kind == "disable_account" and r.target.endswith("adm-l.mueller"))
     assert disable.status == "executed" and disable.connector == "ldap"
@@ -105,7 +105,7 @@ def test_rollback_keeps_an_account_that_was_disabled_before(
     registry = ConnectorRegistry()
     registry.add(connector(slapd), "acme")
     svc = ResponseService(sqlite_tenants, registry, clock, sleep=lambda s: None)
-    disable = next(r for r in svc.on_case(credential_case(clock()), confidence=0.9).actions
+    disable = next(r for r in svc.on_case(credential_case(clock()), credential_alerts(clock()), confidence=0.9).actions
                    if r.kind == "disable_account" and r.target == "l.mueller")  # fmt: skip
     assert disable.outcome["prior"] == {"disabled": True}
     svc.rollback("acme", disable.action_id, "analyst")

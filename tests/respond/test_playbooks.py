@@ -8,7 +8,7 @@ from openmdr.models import AssetInfo, Observable, TenantInfo
 from openmdr.respond.planner import AssetIndex, build_plan
 from openmdr.respond.playbook import PlaybookError, builtin_playbooks, load_playbooks, parse_playbook
 from openmdr.respond.policy import default_policy
-from tests.respond.cases import brute_case, c2_case, credential_case, dc_case, lateral_case
+from tests.respond.cases import brute_case, c2_case, credential_case, dc_case, endpoint_alert, lateral_case
 from tests.respond.conftest import ACME_ASSETS, ACME_DAY, ACME_NIGHT
 
 ACME = TenantInfo("acme", timezone="Europe/Berlin", working_hours=(8, 17), networks=("10.10.0.0/16",),
@@ -55,8 +55,9 @@ def test_ransomware_gate_turns_later_actions_into_approvals_and_dc_needs_two_peo
 def test_gate_applies_to_workstation_account_actions() -> None:
     case = dc_case(ACME_NIGHT)
     case.observables = [Observable("host", "BER-WS-007", True), Observable("user", "l.mueller", True)]
+    alerts = [endpoint_alert(ACME_NIGHT, "Shadow copies deleted", "BER-WS-007", "l.mueller", "vssadmin.exe")]
     plan = build_plan(case, builtin_playbooks().matching(case, 0.9), default_policy(), 0, ACME,
-                      AssetIndex(ACME_ASSETS), ACME_NIGHT, 0.9)  # fmt: skip
+                      AssetIndex(ACME_ASSETS), ACME_NIGHT, 0.9, alerts=alerts)  # fmt: skip
     verdicts = {i.kind: i.decision.verdict for i in plan.actions if i.decision}
     assert verdicts["isolate_host"] == "run"
     assert verdicts["disable_account"] == "approve"  # policy says run off hours, the playbook gate says wait

@@ -26,7 +26,7 @@ from openmdr.respond.relay import LabRelay, account_key, write_response_config
 from openmdr.respond.service import ResponseService
 from openmdr.runtime import Platform
 from openmdr.store.state import StateStore
-from tests.respond.cases import c2_case, credential_case
+from tests.respond.cases import c2_case, credential_alerts, credential_case
 
 SECRET = "relay-test-secret"
 FAST = RetryPolicy(attempts=3, base_delay=0.5, attempt_timeout=5)
@@ -107,7 +107,7 @@ def test_account_actions_disable_revoke_and_rollback_restores_the_prior_state(
     sqlite_tenants: StateStore, relay: LabRelay, tmp_path: Path, clock: ManualClock
 ) -> None:
     svc, _ = service_via_file(sqlite_tenants, relay, tmp_path, clock)
-    actions = {(r.kind, r.target): r for r in svc.on_case(credential_case(clock()), confidence=0.9).actions}
+    actions = {(r.kind, r.target): r for r in svc.on_case(credential_case(clock()), credential_alerts(clock()), confidence=0.9).actions}
     disable = actions[("disable_account", "l.mueller")]
     assert disable.status == "executed" and disable.outcome["prior"] == {"disabled": False}
     assert actions[("revoke_sessions", "l.mueller")].status == "executed"

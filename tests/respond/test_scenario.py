@@ -14,7 +14,7 @@ from openmdr.respond.connectors.edr import WebhookEdrConnector
 from openmdr.respond.connectors.webhook import WebhookNotifier, WebhookSender
 from openmdr.respond.service import ResponseService
 from openmdr.store.state import StateStore
-from tests.respond.cases import c2_case, lateral_case
+from tests.respond.cases import c2_case, lateral_alerts, lateral_case
 from tests.respond.conftest import Receiver
 
 
@@ -39,7 +39,7 @@ def test_one_night_of_two_tenants(tenants_store: StateStore, receiver: Receiver,
     clock.advance(minutes=20)
     lateral = lateral_case(clock())
     lateral.observables.append(Observable("user", "CORP\\adm-l.mueller", True))
-    pending = svc.on_case(lateral).actions
+    pending = svc.on_case(lateral, lateral_alerts(clock())).actions
     states = {(r.kind, r.target): r.status for r in pending}
     assert states[("isolate_host", "ACME-FS01")] == "awaiting_approval"
     assert states[("kill_process", "PSEXESVC.exe")] == "awaiting_approval"

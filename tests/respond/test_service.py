@@ -322,7 +322,8 @@ def test_a_host_without_edr_agent_fails_clearly_and_is_not_contained(
 def test_confidence_comes_from_the_cases_alerts(
     sqlite_tenants: StateStore, receiver: Receiver, clock: ManualClock
 ) -> None:
-    sure = Alert("acme", "r1", "LSASS read", "critical", "sigma", clock(), clock(), confidence=0.95)
+    sure = Alert("acme", "r1", "LSASS read", "critical", "sigma", clock(), clock(), confidence=0.95,
+                 entities={"host": "BER-WS-007", "user": "l.mueller", "process": "procdump64.exe"})  # fmt: skip
     asked: list[tuple[str, str]] = []
     svc, _, _ = service(sqlite_tenants, receiver, clock, alerts_for=lambda t, c: asked.append((t, c)) or [sure])
     plan = svc.plan(credential_case(clock()))

@@ -13,10 +13,11 @@ into batches, because alerts are processed one by one in arrival order):
 - *dedup*: same source, rule and entity set within ``dedup_window`` of the kept alert ->
   folded into it (count and first/last seen grow);
 - *link*: an alert joins an open case when the entities they share, within ``window`` of
-  each other, weigh at least ``link_threshold``.  A host, user or process lineage weighs 1;
-  an address, domain or hash 0.5 (it needs a second shared entity); values seen with more
-  than ``hub_peers`` distinct hosts/users (a DNS server, proxy, gateway, domain controller,
-  a shared admin account) weigh 0 and so never glue unrelated alerts together;
+  each other, weigh at least ``link_threshold``.  A host, user, process lineage or outside
+  source address weighs 1; other addresses, domains and hashes 0.5 (they need a second
+  shared entity); one of N > 2 listed values 2/N of that; values seen with more than
+  ``hub_peers`` distinct peers (a DNS server, proxy, gateway, domain controller, a shared
+  admin account) weigh 0 and so never glue unrelated alerts together;
 - *merge*: an alert that links several open cases merges them into the oldest;
 - every change carries its reason in words ("same user alice and host ws01 within 25 min").
 """
@@ -31,7 +32,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from openmdr.correlate.entities import (
-    KIND_WEIGHTS,
     EntityKey,
     dedup_fingerprint,
     entity_key,
@@ -348,13 +348,18 @@ class Correlator:
     def _weights(
         self, st: _TenantState, ents: list[EntityKey], shares: list[float], now: float
     ) -> tuple[list[float], list[EntityKey]]:
-        """Each entity's linking weight after specificity (hub and inventory) checks; updates peer sets."""
+        """Each entity's linking weight after specificity (hub and inventory) checks; updates peer sets.
+
+        A host's peers are the users seen on it; everything else's peers are the hosts seen
+        with it (a DNS server talks to every host; a spraying address tries many users from
+        nowhere inside, and stays specific).
+        """
         limit = self.config.hub_peers
         anchors = [e for e in ents if e.kind in ("host", "user")]
         weights: list[float] = []
         hubs: list[EntityKey] = []
         for ent, share in zip(ents, shares, strict=True):
-            w = KIND_WEIGHTS.get(ent.kind, 0.0) * share
+            w = ent.weight * share
             key = ent.key
             factor = st.specificity.get(key)
             if factor is not None:
@@ -364,14 +369,16 @@ class Correlator:
                 # collector stops tracking them and a large state costs it nothing
                 peer = st.peers.get(key)
                 if peer is None:
-                    seen = tuple(a.key for a in anchors if a.kind != ent.kind)
+                    peer_kind = "user" if ent.kind == "host" else "host"
+                    seen = tuple(a.key for a in anchors if a.kind == peer_kind)
                     st.peers[key] = (now, seen)
                     st.peer_queue.append((now, key))
                 else:
                     last, seen = peer
                     grown = seen
                     if len(seen) <= limit:
-                        new = tuple(a.key for a in anchors if a.kind != ent.kind and a.key not in seen)
+                        peer_kind = "user" if ent.kind == "host" else "host"
+                        new = tuple(a.key for a in anchors if a.kind == peer_kind and a.key not in seen)
                         if new:
                             grown = seen + new
                     if now > last:

@@ -2,8 +2,9 @@
 
 An alert's ``entities`` (host, user, src/dst ip, process, hash, domain, ...) become
 normalized keys such as ``host:ws01`` or ``ip:203.0.113.9``.  Each key has a base weight
-(how strongly sharing it suggests one attack): a host, a user or a process lineage alone
-is enough to link two alerts; an address, a domain or a hash needs a second shared entity.
+(how strongly sharing it suggests one attack): a host, a user, a process lineage or an
+outside address attacking in alone is enough to link two alerts; other addresses, domains
+and hashes need a second shared entity.
 Values that everyone shares (SYSTEM, loopback addresses, machine accounts) never link.
 """
 
@@ -19,7 +20,8 @@ from openmdr.models.alert import Alert
 #: Channels a case spans (the issue's "endpoint, network, identity").
 CHANNELS: tuple[str, ...] = ("endpoint", "network", "identity", "cloud", "other")
 
-#: Base linking weight of each entity kind; alerts join a case when shared weights reach 1.
+#: Base linking weight of each entity kind; alerts join a case when shared weights reach 1
+#: (an external *source* address weighs like a host: see :func:`_ip_entity`).
 KIND_WEIGHTS: dict[str, float] = {
     "host": 1.0,
     "user": 1.0,
@@ -124,11 +126,12 @@ class EntityKey(NamedTuple):
     display: str
     role: str | None
     key: str
+    weight: float
 
 
-def entity_key(kind: str, value: str, display: str, role: str | None = None) -> EntityKey:
-    """An :class:`EntityKey` with its index key filled in."""
-    return EntityKey(kind, value, display, role, f"{kind}:{value}")
+def entity_key(kind: str, value: str, display: str, role: str | None = None, weight: float | None = None) -> EntityKey:
+    """An :class:`EntityKey` with its index key and linking weight (default: :data:`KIND_WEIGHTS`)."""
+    return EntityKey(kind, value, display, role, f"{kind}:{value}", KIND_WEIGHTS[kind] if weight is None else weight)
 
 
 def _values(raw: Any) -> list[str]:
@@ -204,7 +207,10 @@ def _ip_entity(raw: str, role: str) -> EntityKey | None:
     info = _ip_info(raw)
     if info is None or not info[2]:
         return None
-    return entity_key("ip", info[0], info[0], role)
+    # an outside address that comes at us (a spray, a scan, a VPN logon) is the attacker's own
+    # infrastructure: as specific as a host; other addresses need a second shared entity
+    weight = KIND_WEIGHTS["host"] if role == "src" and not info[1] else KIND_WEIGHTS["ip"]
+    return entity_key("ip", info[0], info[0], role, weight)
 
 
 @lru_cache(maxsize=65536)

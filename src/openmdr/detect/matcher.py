@@ -584,12 +584,16 @@ class Group:
                 continue
             packed = np.fromiter(found, dtype=np.int64, count=len(found))
             rows = col.rows_for_ends(packed & _OFFSET_MASK)
-            keys = np.unique((packed >> 40) * n + rows)
-            pids = keys // n
-            rws = keys - pids * n
+            pids = packed >> 40
+            # Group the matches by pattern: a stable sort (radix for small ids) keeps each
+            # pattern's rows in order; repeated rows are harmless, a mask sets a bit once.
+            narrow = pids.astype(np.int16) if len(sc.pattern_tests) <= 32767 else pids
+            order = np.argsort(narrow, kind="stable")
+            pids = pids[order]
+            rws = rows[order]
             bounds = np.flatnonzero(np.diff(pids)) + 1
             starts = np.concatenate(([0], bounds))
-            ends = np.concatenate((bounds, [len(keys)]))
+            ends = np.concatenate((bounds, [len(pids)]))
             pid_list = pids[starts].tolist()
             pending: dict[int, int] = {}
             for pid, s, e in zip(pid_list, starts.tolist(), ends.tolist(), strict=True):

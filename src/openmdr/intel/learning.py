@@ -19,7 +19,7 @@ from __future__ import annotations
 import ipaddress
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -235,7 +235,7 @@ class LearningLoop:
         if self.policy.auto_approve:
             auto = [p for p in result.proposals if p.type in self.policy.auto_approve_types]
             if auto:
-                shared = self._share(auto, "policy")
+                shared = self._share(auto, "policy", _case_hosts(case))
                 result.proposals = [self.store.get_proposal(case.tenant, p.id) for p in result.proposals]
                 result.shared, result.alerts, result.retro_hunt = shared
         return result
@@ -261,7 +261,7 @@ class LearningLoop:
         return self.store.decide_proposal(tenant, proposal_id, "rejected", analyst, reason=reason)
 
     def _share(
-        self, proposals: Sequence[Proposal], actor: str
+        self, proposals: Sequence[Proposal], actor: str, case_hosts: Collection[str] = ()
     ) -> tuple[list[Indicator], list[Alert], RetroHuntRun | None]:
         now = self.clock()
         expires = now + timedelta(days=self.policy.expire_days) if self.policy.expire_days else None
@@ -299,7 +299,9 @@ class LearningLoop:
         if not shared:
             return [], [], None
         origin_tenant = proposals[0].tenant
-        alerts, run = self._hunt(shared, self.policy.retro_hunt_days, f"case:{proposals[0].case_id}", origin_tenant)
+        alerts, run = self._hunt(
+            shared, self.policy.retro_hunt_days, f"case:{proposals[0].case_id}", origin_tenant, case_hosts
+        )
         return shared, alerts, run
 
     # ---------------------------------------------------------------- retro-hunt
@@ -317,7 +319,12 @@ class LearningLoop:
         return self._hunt(indicators, days or self.policy.retro_hunt_days, trigger, None)
 
     def _hunt(
-        self, indicators: Sequence[Indicator], days: int, trigger: str, origin_tenant: str | None
+        self,
+        indicators: Sequence[Indicator],
+        days: int,
+        trigger: str,
+        origin_tenant: str | None,
+        case_hosts: Collection[str] = (),
     ) -> tuple[list[Alert], RetroHuntRun | None]:
         if not indicators:
             return [], None
@@ -325,7 +332,8 @@ class LearningLoop:
         since = now - timedelta(days=days)
         started = time.perf_counter()
         allow = self.store.list_allow(all_scopes=True)
-        alerts, stats = hunt_lake(self.lake, indicators, since, now, allow, now=now)
+        skip = {origin_tenant: case_hosts} if origin_tenant and case_hosts else None
+        alerts, stats = hunt_lake(self.lake, indicators, since, now, allow, now=now, skip_hosts=skip)
         run_id = str(uuid.uuid4())
         for alert in alerts:
             _mark_retro(alert, run_id, days, origin_tenant)
@@ -358,6 +366,13 @@ class LearningLoop:
         )
         self.store.record_retrohunt(run, self.actor)
         return run
+
+
+def _case_hosts(case: Case) -> set[str]:
+    """Hosts the case already covers: their events are not re-alerted by the case's own retro-hunt."""
+    hosts = {h for h in case.entities.get("host", []) if h}
+    hosts |= {o.value for o in case.observables if o.type == "host" and o.value}
+    return hosts
 
 
 def _with_tlp(p: Proposal, tlp: str) -> Proposal:

@@ -15,13 +15,15 @@ tenant; the alerts it returns each belong to one tenant and carry only that tena
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from openmdr.intel.matcher import IndicatorMatcher
 from openmdr.models.alert import Alert
@@ -105,8 +107,13 @@ def hunt_lake(
     allow: Sequence[AllowEntry] = (),
     tenants: Sequence[str] | None = None,
     now: datetime | None = None,
+    skip_hosts: Mapping[str, Collection[str]] | None = None,
 ) -> tuple[list[Alert], HuntStats]:
-    """Alerts for every stored event in ``[since, until]`` of ``tenants`` (default all) hit by ``indicators``."""
+    """Alerts for every stored event in ``[since, until]`` of ``tenants`` (default all) hit by ``indicators``.
+
+    ``skip_hosts`` maps a tenant to host names whose events are left out (the hosts of the
+    case an indicator was learned from, already investigated there).
+    """
     started = time.perf_counter()
     stats = HuntStats()
     if not indicators:
@@ -138,6 +145,8 @@ def hunt_lake(
             )
             table: pa.Table = conn.sql(sql, params=[since, until, *params]).to_arrow_table()
             stats.rows_matched += table.num_rows
+            if table.num_rows and skip_hosts:
+                table = _without_hosts(table, skip_hosts)
             if table.num_rows:
                 alerts.extend(matcher.match(table, now=now or until))
     finally:
@@ -146,3 +155,16 @@ def hunt_lake(
         stats.by_tenant[alert.tenant] = stats.by_tenant.get(alert.tenant, 0) + 1
     stats.seconds = time.perf_counter() - started
     return alerts, stats
+
+
+def _without_hosts(table: pa.Table, skip_hosts: Mapping[str, Collection[str]]) -> pa.Table:
+    """``table`` without the rows of each tenant's listed hosts (host names compared case-insensitively)."""
+    drop = np.zeros(table.num_rows, dtype=bool)
+    hosts = pc.utf8_lower(table.column("host"))
+    for tenant, names in skip_hosts.items():
+        if not names:
+            continue
+        in_tenant = pc.equal(table.column("tenant"), tenant)
+        listed = pc.is_in(hosts, value_set=pa.array(sorted({n.lower() for n in names}), pa.string()))
+        drop |= np.asarray(pc.and_(in_tenant, listed).fill_null(False), dtype=bool)
+    return table.filter(pa.array(~drop)) if drop.any() else table
