@@ -131,6 +131,7 @@ def test_cli_verify_exit_code_and_users(state_url: str, tmp_path: Path) -> None:
     state.close()
 
 
+@sqlite_only
 def test_audit_api_verify_and_export(client: TestClient, world: World) -> None:
     """The API verifies the chain, names the first bad record, and exports a re-verifiable trail."""
     root = world.headers("root")

@@ -20,6 +20,7 @@ def _login(client: TestClient, username: str, password: str = PASSWORD) -> str:
     return response.json()["csrf_token"]
 
 
+@sqlite_only
 def test_secrets_are_hashed_at_rest(base_world: World) -> None:
     """Passwords are argon2id hashes; API token secrets are never stored."""
     state: StateStore = base_world.platform.state
@@ -67,6 +68,7 @@ def test_session_expires_when_idle_and_at_lifetime(client: TestClient, base_worl
     assert client.get("/api/v1/me").status_code == 401
 
 
+@sqlite_only
 def test_login_rate_limit_per_user(client: TestClient, base_world: World, clock: FakeClock) -> None:
     """Five failures lock the user name for the window, even for the right password; then it opens again."""
     user = tenant_user("auditor", "alpha")

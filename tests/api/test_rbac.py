@@ -57,6 +57,7 @@ def test_no_one_grants_more_than_they_hold() -> None:
     assert not may_grant(_p(Grant("tenant_analyst", "alpha")), Grant("customer_viewer", "alpha"))
 
 
+@sqlite_only
 def test_service_layer_refuses_without_http(base_world: World) -> None:
     """Service calls check the principal themselves: the HTTP layer is not the only gate."""
     world = base_world

@@ -592,13 +592,17 @@ def _phrase(matched: list[tuple[EntityKey, float]]) -> str:
     for ent, gap in matched:
         if ent.key not in best or gap < best[ent.key][1]:
             best[ent.key] = (ent, gap)
-    items = sorted(best.values(), key=lambda x: (_KIND_ORDER.get(x[0].kind, 9), _label(x[0]), x[0].display))
+    # name the strongest four (a spray's address before its users), then in a stable order
+    strongest = sorted(best.values(), key=lambda x: (-x[0].weight, _KIND_ORDER.get(x[0].kind, 9), x[0].display))[:4]
+    items = sorted(strongest, key=lambda x: (_KIND_ORDER.get(x[0].kind, 9), _label(x[0]), x[0].display))
     words: list[str] = []
     last_label = None
-    for ent, _ in items[:4]:
+    for ent, _ in items:
         label = _label(ent)
         words.append(ent.display if label == last_label else f"{label} {ent.display}")
         last_label = label
+    if len(best) > len(items):
+        words.append(f"{len(best) - len(items)} more")
     gap = max(g for _, g in best.values())
     return f"same {joined_words(words)} {describe_gap(gap)}"
 
