@@ -45,10 +45,20 @@ from openmdr.pipeline import parse_record  # noqa: E402
 BATCH = 8192
 
 
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process so far, from ``resource.getrusage``.
+
+    The machine is shared and loaded, so rates are given per CPU second of the measured
+    process; wall-clock rates are reported beside them.
+    """
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def scan_file(path: Path, rules: Path, cache: Path, out: Path) -> dict[str, float]:
     """End to end: parse ``path``, evaluate with the cached ruleset, write alerts to ``out``."""
     t0 = time.perf_counter()
-    c0 = time.process_time()
+    c0 = cpu_seconds()
     engine = Engine(cache_dir=cache)
     engine.compile(load_rules([rules]))
     t_compile = time.perf_counter() - t0
@@ -62,9 +72,9 @@ def scan_file(path: Path, rules: Path, cache: Path, out: Path) -> dict[str, floa
         def run(b: list) -> None:
             nonlocal alerts, t_detect, c_detect
             d0 = time.perf_counter()
-            p0 = time.process_time()
+            p0 = cpu_seconds()
             found = engine.evaluate(b)
-            c_detect += time.process_time() - p0
+            c_detect += cpu_seconds() - p0
             t_detect += time.perf_counter() - d0
             for a in found:
                 fh.write(orjson.dumps(a.to_json_dict(), default=str) + b"\n")
@@ -93,7 +103,7 @@ def scan_file(path: Path, rules: Path, cache: Path, out: Path) -> dict[str, floa
         "seconds": total,
         "compile": t_compile,
         "detect_seconds": t_detect,
-        "cpu_seconds": time.process_time() - c0,
+        "cpu_seconds": cpu_seconds() - c0,
         "detect_cpu_seconds": c_detect,
     }
 
@@ -150,12 +160,12 @@ def table_rates(path: Path, rules: Path, cache: Path, limit: int = 50_000) -> di
     engine.compile(load_rules([rules]))
     service = DetectionService(engine)
     with relaxed_gc():
-        c0 = time.process_time()
+        c0 = cpu_seconds()
         fast = sum(len(service.evaluate(t)) for t in tables)
-        c_fast = time.process_time() - c0
-        c0 = time.process_time()
+        c_fast = cpu_seconds() - c0
+        c0 = cpu_seconds()
         slow = sum(len(engine.evaluate(table_to_events(t))) for t in tables)
-        c_slow = time.process_time() - c0
+        c_slow = cpu_seconds() - c0
     assert fast == slow
     return {
         "events": len(events),
@@ -182,9 +192,9 @@ def reference_rate(path: Path, rules: Path, limit: int) -> dict[str, float]:
     converted = ref.convert_rules(s.text for s in library.sources)
     t_convert = time.perf_counter() - t0
     t0 = time.perf_counter()
-    c0 = time.process_time()
+    c0 = cpu_seconds()
     hits = ref.evaluate(converted, rows)
-    c_eval = time.process_time() - c0
+    c_eval = cpu_seconds() - c0
     t_eval = time.perf_counter() - t0
     return {
         "events": len(rows),
@@ -215,12 +225,12 @@ def main() -> None:
         mix = build_dataset(data, args.events)
         cache = folder / "cache"
         os.sched_setaffinity(0, {cores[0]})  # one core for the single-process figures
-        t0, c0 = time.perf_counter(), time.process_time()
+        t0, c0 = time.perf_counter(), cpu_seconds()
         cold = Engine(cache_dir=cache).compile(load_rules([args.rules]))
-        t_cold, c_cold = time.perf_counter() - t0, time.process_time() - c0
-        t0, c0 = time.perf_counter(), time.process_time()
+        t_cold, c_cold = time.perf_counter() - t0, cpu_seconds() - c0
+        t0, c0 = time.perf_counter(), cpu_seconds()
         warm = Engine(cache_dir=cache).compile(load_rules([args.rules]))
-        t_warm, c_warm = time.perf_counter() - t0, time.process_time() - c0
+        t_warm, c_warm = time.perf_counter() - t0, cpu_seconds() - c0
         assert warm.stats.from_cache
         one = scan_file(data, args.rules, cache, folder / "alerts.jsonl")
         rss_engine = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

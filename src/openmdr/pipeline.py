@@ -230,6 +230,8 @@ class IngestPipeline:
         An empty ``tenant`` is allowed only for rejections (e.g. a syslog peer with no
         route); records for an unknown tenant raise :class:`UnknownTenantError` before
         anything is stored.  ``on_batch`` is called after each stored batch (progress).
+        Records are parsed in blocks of :data:`PARSE_BLOCK` (:func:`parse_records`); the
+        events of one block share one ``ingested_at`` reading of the clock.
         """
         if tenant:
             self.enricher(tenant)  # fail fast on unknown tenants

@@ -7,8 +7,11 @@ response under each tenant's delegated authority.  The people of an MDR service 
 simulated explicitly and only where a person acts: a SOC analyst acknowledges high and
 critical cases after ``ack_after``, a customer approves actions that need approval after
 ``approve_after`` (after the policy's timeout has escalated them), and the analyst
-confirms contained high/critical cases as true positives after ``resolve_after``, which
-feeds the learning loop (indicators shared provider-wide, retro-hunt over every tenant).
+confirms the contained high/critical cases as true positives in a review at the end of
+the week (``resolve_after`` None; recorded telemetry keeps showing an isolated host's
+traffic, which live containment would have cut, so an earlier confirmation would only
+split each attack into a resolved case and a recurrence), which feeds the learning loop
+(indicators shared provider-wide, retro-hunt over every tenant).
 Nothing consults the ground truth while the story runs; :func:`score_chains` compares
 the outcome with ``labels.json`` afterwards.
 """
@@ -51,7 +54,7 @@ class StoryConfig:
     window: timedelta = timedelta(minutes=30)
     ack_after: timedelta = timedelta(minutes=10)
     approve_after: timedelta = timedelta(minutes=25)
-    resolve_after: timedelta = timedelta(hours=1)
+    resolve_after: timedelta | None = None
     retro_hunt_days: int = 14
 
 
@@ -135,11 +138,19 @@ class SimulatedPeople:
                 if case.status == "new" and detected + self.config.ack_after <= now:
                     cases.acknowledge(name, case.case_id, ANALYST, at=now)
                 contained = case.sla.contained_at
-                if contained is not None and contained + self.config.resolve_after <= now:
+                wait = self.config.resolve_after
+                if contained is not None and wait is not None and contained + wait <= now:
                     self._confirm(info, case.case_id, now)
             for action in response.list_actions(name, status=sorted(PENDING)):
                 if action.requested_at is not None and action.requested_at + self.config.approve_after <= now:
                     self._approve(name, action)
+
+    def review(self, now: datetime) -> None:
+        """The end-of-week review: every contained high/critical case is confirmed a true positive."""
+        for name, info in self.tenants.items():
+            for case in self.platform.cases.list(name, open_only=True, limit=1000):
+                if case.sla.contained_at is not None and case.severity in ("high", "critical"):
+                    self._confirm(info, case.case_id, now)
 
     def _approve(self, tenant: str, action: Any) -> None:
         approvers = [f"security-lead@{tenant} (simulated)", f"ciso@{tenant} (simulated)"]
@@ -176,6 +187,10 @@ def provision(platform: Platform, out: Path) -> list[TenantInfo]:
         else:
             platform.state.update_tenant(info, actor="demo")
         platform.state.import_assets_csv(info.name, out / info.name / "assets.csv", actor="demo")
+        # onboarding: the tenant's VPN client pool and NAT egress addresses are known, not shadow IT
+        known = [row[key] for key in ("vpn_pool",) if row.get(key)] + [f"{ip}/32" for ip in row.get("egress_ips", [])]
+        if known:
+            platform.analytics.configure_tenant(info.name, {"shadow_it": {"ignore_cidrs": known}})
         tenants.append(platform.state.get_tenant(info.name) or info)
     platform.pipeline.refresh()
     return tenants
@@ -236,7 +251,12 @@ def run_story(
         report = replay(platform.pipeline, parsed, clock, config.window, on_window=window_done, on_progress=progress)
         platform.flow.drain()
         platform.flow.flush()
-        for _ in range(6):  # let the last approvals, confirmations and retro-hunts play out
+        for _ in range(4):  # let the last approvals and escalations play out
+            clock.advance_to(clock.now + config.window)
+            people.act(clock.now)
+        if config.resolve_after is None:
+            people.review(clock.now)
+        for _ in range(2):  # the retro-hunts' cases meet the analyst and the response engine
             clock.advance_to(clock.now + config.window)
             people.act(clock.now)
         relay_state = {t.name: relay.state(t.name) for t in tenants}

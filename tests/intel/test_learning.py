@@ -70,6 +70,7 @@ def history(lake: EventLake) -> EventLake:
             event("a-1", host="acme-ws-042", user="alice", src_ip="10.1.0.5", dst_ip=C2, time=NOW - timedelta(hours=1)),
             event("a-2", host="acme-ws-042", domain="evil-c2.example", time=NOW - timedelta(hours=1)),
             event("a-3", host="acme-ws-099", src_ip="10.1.0.99", dst_ip=C2, time=NOW - timedelta(hours=5)),
+            event("a-4", src_ip="10.1.0.5", dst_ip=C2, time=NOW - timedelta(hours=2)),  # the victim, by address
             event(
                 "g-1",
                 tenant="globex",
@@ -220,7 +221,8 @@ def test_only_true_positives_are_shared(state: StateStore, history: EventLake) -
 def test_retro_hunt_window_is_configurable(state: StateStore, history: EventLake) -> None:
     loop = LearningLoop(state, history, Clock())
     ind = Indicator("ip", C2)
-    assert sorted(e for a in loop.retro_hunt([ind], days=1) for e in a.evidence) == ["a-1", "a-3"]
-    assert sorted(e for a in loop.retro_hunt([ind], days=45) for e in a.evidence) == ["a-1", "a-3", "g-1", "g-old"]
+    assert sorted(e for a in loop.retro_hunt([ind], days=1) for e in a.evidence) == ["a-1", "a-3", "a-4"]
+    every = ["a-1", "a-3", "a-4", "g-1", "g-old"]
+    assert sorted(e for a in loop.retro_hunt([ind], days=45) for e in a.evidence) == every
     cidr = Indicator("cidr", "198.51.100.0/24")
-    assert sorted(e for a in loop.retro_hunt([cidr], days=45) for e in a.evidence) == ["a-1", "a-3", "g-1", "g-old"]
+    assert sorted(e for a in loop.retro_hunt([cidr], days=45) for e in a.evidence) == every

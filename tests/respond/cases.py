@@ -84,7 +84,8 @@ def credential_alerts(at: datetime, tenant: str = "acme") -> list[Alert]:
                           "C:\\Users\\l.mueller\\Downloads\\procdump64.exe", tenant)  # fmt: skip
     dump.attack = ["T1003.001"]
     logon = Alert(tenant, "explicit-logon", "Logon with explicit credentials", "high", "sigma", at, at,
-                  attack=["T1078"], entities={"host": "ACME-FS01", "user": "CORP\\adm-l.mueller"}, confidence=0.9)  # fmt: skip
+                  attack=["T1078"], entities={"host": "ACME-FS01", "user": "CORP\\adm-l.mueller"},
+                  confidence=0.9)  # fmt: skip
     return [dump, logon]
 
 

@@ -107,7 +107,10 @@ def test_account_actions_disable_revoke_and_rollback_restores_the_prior_state(
     sqlite_tenants: StateStore, relay: LabRelay, tmp_path: Path, clock: ManualClock
 ) -> None:
     svc, _ = service_via_file(sqlite_tenants, relay, tmp_path, clock)
-    actions = {(r.kind, r.target): r for r in svc.on_case(credential_case(clock()), credential_alerts(clock()), confidence=0.9).actions}
+    actions = {
+        (r.kind, r.target): r
+        for r in svc.on_case(credential_case(clock()), credential_alerts(clock()), confidence=0.9).actions
+    }
     disable = actions[("disable_account", "l.mueller")]
     assert disable.status == "executed" and disable.outcome["prior"] == {"disabled": False}
     assert actions[("revoke_sessions", "l.mueller")].status == "executed"

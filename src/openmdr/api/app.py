@@ -64,7 +64,7 @@ def create_app(platform: Platform, *, identity: IdentityStore | None = None) -> 
     app.include_router(auth.router)
     app.include_router(tenants.router)
     app.include_router(provider.router)
-    install_domain_routers(app, platform, svc)
+    install_domain_routers(app, platform)
 
     @app.get("/healthz", tags=["service"])
     def health() -> dict[str, str]:
@@ -99,7 +99,7 @@ def create_app(platform: Platform, *, identity: IdentityStore | None = None) -> 
     return app
 
 
-def install_domain_routers(app: FastAPI, platform: Platform, svc: Services) -> None:
+def install_domain_routers(app: FastAPI, platform: Platform) -> None:
     """Cases and alerts, response, rules and indicators: thin routers over the stages' services."""
     from openmdr.api.domain import CaseWork, IndicatorWork, ResponseWork, RuleWork, SuppressionWork
 

@@ -285,7 +285,7 @@ class Correlator:
         ents, shares = self._entities(alert)
         weights, hubs = self._weights(st, ents, shares, t1)
         scores: dict[str, float] = {}
-        matched: dict[str, list[tuple[EntityKey, float]]] = {}
+        matched: dict[str, list[tuple[EntityKey, float, float]]] = {}
         window = cfg.window
         for ent, w in zip(ents, weights, strict=True):
             if w <= 0.0:
@@ -297,7 +297,7 @@ class Correlator:
                 gap = max(iv[0] - t1, t0 - iv[1], 0.0)
                 if gap <= window:
                     scores[cid] = scores.get(cid, 0.0) + w
-                    matched.setdefault(cid, []).append((ent, gap))
+                    matched.setdefault(cid, []).append((ent, gap, w))
         qualified = [cid for cid, s in scores.items() if s >= cfg.link_threshold - 1e-9]
         changes: list[CaseChange] = []
         if not qualified:
@@ -586,24 +586,24 @@ class Correlator:
         st.case_queue.append((cluster.last, cid))
 
 
-def _phrase(matched: list[tuple[EntityKey, float]]) -> str:
-    """``same user alice and host ws01 within 25 min``."""
-    best: dict[str, tuple[EntityKey, float]] = {}
-    for ent, gap in matched:
+def _phrase(matched: list[tuple[EntityKey, float, float]]) -> str:
+    """``same user alice and host ws01 within 25 min`` from (entity, gap, weight) matches."""
+    best: dict[str, tuple[EntityKey, float, float]] = {}
+    for ent, gap, weight in matched:
         if ent.key not in best or gap < best[ent.key][1]:
-            best[ent.key] = (ent, gap)
+            best[ent.key] = (ent, gap, weight)
     # name the strongest four (a spray's address before its users), then in a stable order
-    strongest = sorted(best.values(), key=lambda x: (-x[0].weight, _KIND_ORDER.get(x[0].kind, 9), x[0].display))[:4]
+    strongest = sorted(best.values(), key=lambda x: (-x[2], _KIND_ORDER.get(x[0].kind, 9), x[0].display))[:4]
     items = sorted(strongest, key=lambda x: (_KIND_ORDER.get(x[0].kind, 9), _label(x[0]), x[0].display))
     words: list[str] = []
     last_label = None
-    for ent, _ in items:
+    for ent, _, _ in items:
         label = _label(ent)
         words.append(ent.display if label == last_label else f"{label} {ent.display}")
         last_label = label
     if len(best) > len(items):
         words.append(f"{len(best) - len(items)} more")
-    gap = max(g for _, g in best.values())
+    gap = max(g for _, g, _ in best.values())
     return f"same {joined_words(words)} {describe_gap(gap)}"
 
 

@@ -44,6 +44,8 @@ from openmdr.detect.text import (
 _CASELESS = hyperscan.HS_FLAG_CASELESS
 #: Low 40 bits of a packed match: the end offset (buffers stay far below 1 TB); the pattern id sits above.
 _OFFSET_MASK = (1 << 40) - 1
+#: Distinct text values whose per-row test results a lazy test keeps between batches.
+_MEMO_LIMIT = 65_536
 
 
 # ---------------------------------------------------------------------------------------
@@ -505,22 +507,35 @@ class Group:
             pred = ir.row_predicate(test)
             return lambda b: mask_from_bools([pred(fd) for fd in b.fields])
         vpred = ir.value_predicate(test)
+        # Text values repeat across batches (paths, addresses): their results are kept
+        # between batches (bounded).  Other values are memoized per batch, keyed with
+        # their type so that 1, 1.0 and True (equal as dict keys) stay apart.
+        texts: dict[str, bool] = {}
 
         def per_value(b: Batch) -> int:
-            memo: dict[Any, bool] = {}
-            flags = []
+            others: dict[tuple[type, Any], bool] = {}
+            flags: list[bool] = []
+            add = flags.append
             for v in b.values(name):  # type: ignore[arg-type]
-                if v is None:
-                    flags.append(False)
-                    continue
-                try:
-                    hit = memo.get(v)
-                except TypeError:  # unhashable (list) values
-                    flags.append(vpred(v))
-                    continue
-                if hit is None:
-                    hit = memo[v] = vpred(v)
-                flags.append(hit)
+                if v.__class__ is str:
+                    hit = texts.get(v)
+                    if hit is None:
+                        if len(texts) >= _MEMO_LIMIT:
+                            texts.clear()
+                        hit = texts[v] = vpred(v)
+                    add(hit)
+                elif v is None:
+                    add(False)
+                else:
+                    key = (v.__class__, v)
+                    try:
+                        hit = others.get(key)
+                    except TypeError:  # unhashable (list) values
+                        add(vpred(v))
+                        continue
+                    if hit is None:
+                        hit = others[key] = vpred(v)
+                    add(hit)
             return mask_from_bools(flags)
 
         return per_value

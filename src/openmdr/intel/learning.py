@@ -235,7 +235,7 @@ class LearningLoop:
         if self.policy.auto_approve:
             auto = [p for p in result.proposals if p.type in self.policy.auto_approve_types]
             if auto:
-                shared = self._share(auto, "policy", _case_hosts(case))
+                shared = self._share(auto, "policy", _case_victims(case, tenant_info))
                 result.proposals = [self.store.get_proposal(case.tenant, p.id) for p in result.proposals]
                 result.shared, result.alerts, result.retro_hunt = shared
         return result
@@ -368,11 +368,20 @@ class LearningLoop:
         return run
 
 
-def _case_hosts(case: Case) -> set[str]:
-    """Hosts the case already covers: their events are not re-alerted by the case's own retro-hunt."""
-    hosts = {h for h in case.entities.get("host", []) if h}
-    hosts |= {o.value for o in case.observables if o.type == "host" and o.value}
-    return hosts
+def _case_victims(case: Case, tenant: TenantInfo) -> set[str]:
+    """Hosts and internal addresses the case already covers: the case's own retro-hunt does not re-alert them."""
+    victims = {h for h in case.entities.get("host", []) if h}
+    victims |= {o.value for o in case.observables if o.type == "host" and o.value}
+    addresses = [v for key in ("src_ip", "dst_ip") for v in case.entities.get(key, [])]
+    addresses += [o.value for o in case.observables if o.type == "ip"]
+    for value in addresses:
+        try:
+            addr = ipaddress.ip_address(value)
+        except ValueError:
+            continue
+        if _in_networks(addr, tenant.networks) or _private_address(addr):
+            victims.add(addr.compressed)
+    return victims
 
 
 def _with_tlp(p: Proposal, tlp: str) -> Proposal:

@@ -111,8 +111,9 @@ def hunt_lake(
 ) -> tuple[list[Alert], HuntStats]:
     """Alerts for every stored event in ``[since, until]`` of ``tenants`` (default all) hit by ``indicators``.
 
-    ``skip_hosts`` maps a tenant to host names whose events are left out (the hosts of the
-    case an indicator was learned from, already investigated there).
+    ``skip_hosts`` maps a tenant to host names and internal addresses whose events are left
+    out (the victims of the case an indicator was learned from, already investigated there):
+    a row is skipped when its ``host``, ``src_ip`` or ``dst_ip`` is listed.
     """
     started = time.perf_counter()
     stats = HuntStats()
@@ -158,13 +159,14 @@ def hunt_lake(
 
 
 def _without_hosts(table: pa.Table, skip_hosts: Mapping[str, Collection[str]]) -> pa.Table:
-    """``table`` without the rows of each tenant's listed hosts (host names compared case-insensitively)."""
+    """``table`` without the rows of each tenant's listed hosts/addresses (compared case-insensitively)."""
     drop = np.zeros(table.num_rows, dtype=bool)
-    hosts = pc.utf8_lower(table.column("host"))
+    columns = [pc.utf8_lower(table.column(c)) for c in ("host", "src_ip", "dst_ip") if c in table.column_names]
     for tenant, names in skip_hosts.items():
         if not names:
             continue
-        in_tenant = pc.equal(table.column("tenant"), tenant)
-        listed = pc.is_in(hosts, value_set=pa.array(sorted({n.lower() for n in names}), pa.string()))
-        drop |= np.asarray(pc.and_(in_tenant, listed).fill_null(False), dtype=bool)
+        in_tenant = np.asarray(pc.equal(table.column("tenant"), tenant).fill_null(False), dtype=bool)
+        value_set = pa.array(sorted({n.lower() for n in names}), pa.string())
+        for column in columns:
+            drop |= in_tenant & np.asarray(pc.is_in(column, value_set=value_set), dtype=bool)
     return table.filter(pa.array(~drop)) if drop.any() else table

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 import orjson
 import pyarrow as pa
 
@@ -167,11 +166,17 @@ def make_event_id(tenant: str, source_format: str, natural_key: str | None, payl
     The id hashes the tenant with the source's natural key when the source has one
     (so EVTX and JSON exports of one record agree), else with the exact payload.
     """
-    if natural_key:  # one hash call over the joined parts: the same digest as feeding them in turn
-        data = b"".join((tenant.encode(), b"\x1fk\x1f", natural_key.encode("utf-8", "surrogatepass")))
+    h = hashlib.blake2b(digest_size=16)
+    h.update(tenant.encode())
+    h.update(b"\x1f")
+    if natural_key:
+        h.update(b"k\x1f")
+        h.update(natural_key.encode("utf-8", "surrogatepass"))
     else:
-        data = b"".join((tenant.encode(), b"\x1f", source_format.encode(), b"\x1f", payload))
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+        h.update(source_format.encode())
+        h.update(b"\x1f")
+        h.update(payload)
+    return h.hexdigest()
 
 
 def _json_default(value: Any) -> Any:
@@ -183,26 +188,6 @@ def _json_default(value: Any) -> Any:
 def dump_fields(original: dict[str, Any]) -> str:
     """Serialize an event's original fields to JSON text for the lake (lossless for JSON types)."""
     return orjson.dumps(original, default=_json_default, option=orjson.OPT_NON_STR_KEYS).decode()
-
-
-#: Largest total size of one Arrow string column (its offsets are int32).
-_MAX_STRING_COLUMN_BYTES = (1 << 31) - 1
-
-
-def fields_column(events: list[Event]) -> pa.Array:
-    """The ``fields`` column of a batch: each event's :func:`dump_fields` JSON, as one Arrow string array.
-
-    orjson's UTF-8 output is joined into a single buffer that Arrow takes without copying
-    or re-validating, instead of decoding one Python ``str`` per event and copying it again.
-    """
-    dumps, default, option = orjson.dumps, _json_default, orjson.OPT_NON_STR_KEYS
-    encoded = [dumps(e.fields, default=default, option=option) for e in events]
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)), out=offsets[1:])
-    if offsets[-1] > _MAX_STRING_COLUMN_BYTES:  # too large for one int32-offset array: let Arrow chunk it
-        return pa.array([b.decode() for b in encoded], type=pa.string())
-    data = b"".join(encoded)
-    return pa.StringArray.from_buffers(len(encoded), pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data))
 
 
 def events_to_table(events: list[Event]) -> pa.Table:
@@ -217,7 +202,7 @@ def events_to_table(events: list[Event]) -> pa.Table:
     arrays: list[pa.Array] = []
     for f in EVENT_SCHEMA:
         if f.name == "fields":
-            arrays.append(fields_column(events))
+            arrays.append(pa.array([dump_fields(e.fields) for e in events], type=f.type))
         else:
             arrays.append(pa.array(columns[f.name], type=f.type, from_pandas=False))
     return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)

@@ -53,10 +53,16 @@ def parse_each(parser: Parser, records: Sequence[RawRecord]) -> list[Event | Exc
     """Parse ``records`` with ``parser``: its ``parse_batch`` when it has one, else ``parse`` per record.
 
     Every exception a parser raises is returned in the record's place (a parser bug
-    costs one record, never the block).
+    costs one record, never the block): a ``parse_batch`` that fails as a whole, or
+    answers for the wrong number of records, is replaced by ``parse`` per record.
     """
     if isinstance(parser, BatchParser):
-        return parser.parse_batch(records)
+        try:
+            results = parser.parse_batch(records)
+        except Exception:  # a bug in the block path: the per-record path still answers for each record
+            results = None
+        if results is not None and len(results) == len(records):
+            return results
     out: list[Event | Exception] = []
     parse = parser.parse
     for record in records:

@@ -50,11 +50,20 @@ class AccountEvidence:
 
 @dataclass(slots=True)
 class CaseEvidence:
-    """Per account (normalized name) its evidence; per hash (lower-case) the images alerts pair it with."""
+    """Per account (normalized name) its evidence; per hash (lower-case) the images alerts pair it with.
+
+    ``object_hosts`` maps a process, command line, file or hash (lower-case) to the short names of
+    the hosts the alerts saw it on, so a process is killed where it ran, not on every host of the case.
+    """
 
     accounts: dict[str, list[AccountEvidence]] = field(default_factory=dict)
     hash_images: dict[str, set[str]] = field(default_factory=dict)
+    object_hosts: dict[str, set[str]] = field(default_factory=dict)
     alerts: int = 0
+
+    def hosts_of(self, value: str) -> set[str]:
+        """Short host names (lower case) the alerts saw ``value`` (a process, file or hash) on; empty if none."""
+        return self.object_hosts.get(value.strip().lower(), set())
 
     def roles(self, account: str) -> set[str]:
         """The roles the case's alerts give ``account`` (any spelling: ``DOMAIN\\user``, ``user@domain``)."""
@@ -78,6 +87,11 @@ class CaseEvidence:
 def account_key(account: str) -> str:
     """An account's name without ``DOMAIN\\`` or ``@domain``, lower-case: how alerts and directories match."""
     return account.strip().rsplit("\\", 1)[-1].split("@", 1)[0].lower()
+
+
+def short_host(host: str) -> str:
+    """A host's short name, lower case (alerts and observables spell FQDNs and cases differently)."""
+    return host.strip().lower().split(".", 1)[0]
 
 
 def case_evidence(case: Case, alerts: Sequence[Alert] = ()) -> CaseEvidence:
@@ -122,6 +136,11 @@ def _read_alert(alert: Alert, out: CaseEvidence) -> None:
         images = _values(ents.get("process"))
         if images:
             out.hash_images.setdefault(h.lower(), set()).update(images)
+    hosts_seen = {short_host(h) for h in _values(ents.get("host"))}
+    if hosts_seen:
+        for key in (*_PROCESS_KEYS, "file", "hash"):
+            for v in _values(ents.get(key)):
+                out.object_hosts.setdefault(v.strip().lower(), set()).update(hosts_seen)
     if "logon_after_failures" in name or (_has(attack, "T1110") and _has(attack, "T1078")):
         source = ", ".join(_values(ents.get("src_ip"))) or "one source"
         failures = alert.details.get("failures")

@@ -62,7 +62,7 @@ def normalize_path(path: str) -> str:
     if p.startswith("/systemroot/"):
         p = "?:/windows/" + p[len("/systemroot/") :]
     if _DRIVE.match(p):
-        p = "?:" + p[1:]
+        p = "?" + p[1:]
     while "//" in p:
         p = p.replace("//", "/")
     return p

@@ -1,6 +1,6 @@
 """Turn a case into a response plan: which playbook steps apply, on which targets, and what the policy says.
 
-:func:`build_plan` is pure: case, playbooks, policy, tenant, inventory, time and confidence in;
+:func:`build_plan` is pure: case, its alerts, playbooks, policy, tenant, inventory, time and confidence in;
 a :class:`ResponsePlan` out, with one :class:`PlanItem` per (step, target) and the policy's
 :class:`~openmdr.respond.policy.Decision` for each.  ``openmdr respond plan`` prints it; the
 service stores and executes it.
@@ -20,7 +20,7 @@ from openmdr.models.action import ACTION_CATALOGUE
 from openmdr.models.alert import Alert
 from openmdr.models.case import Case, Observable
 from openmdr.models.tenant import AssetInfo, TenantInfo
-from openmdr.respond.evidence import CaseEvidence, case_evidence
+from openmdr.respond.evidence import CaseEvidence, case_evidence, short_host
 from openmdr.respond.playbook import Playbook, Step
 from openmdr.respond.policy import (
     ActionContext,
@@ -129,6 +129,7 @@ def build_plan(
     evidence = case_evidence(case, alerts)
     plan = ResponsePlan(case.tenant, case.case_id, policy_version, at, confidence, working)
     seen: set[str] = set()
+    explained: set[tuple[str, str]] = set()
     unattended_hosts: set[str] = set()
     for playbook in playbooks:
         if not playbook.applies(case, confidence):
@@ -160,8 +161,10 @@ def build_plan(
             for item in items:
                 if item.dedupe_key in seen:
                     continue
-                if item.skipped is not None:  # explained, but another playbook may still act on it
-                    plan.items.append(item)
+                if item.skipped is not None:  # explained once, but another playbook may still act on it
+                    if (item.dedupe_key, item.skipped) not in explained:
+                        explained.add((item.dedupe_key, item.skipped))
+                        plan.items.append(item)
                     continue
                 seen.add(item.dedupe_key)
                 _limit_blast_radius(item, policy, unattended_hosts)
@@ -209,7 +212,15 @@ def _action_items(
     pairs: list[tuple[Observable, str | None]]
     if spec.scope == "host" and spec.target_type != "host":
         hosts = step.on_hosts.select(case) if step.on_hosts is not None else []
-        pairs = [(t, h.value) for t in targets for h in hosts]
+        pairs = []
+        for t in targets:
+            seen_on = evidence.hosts_of(t.value)  # where the alerts saw it; unknown: every host of the step
+            on = [h for h in hosts if not seen_on or short_host(h.value) in seen_on]
+            pairs += [(t, h.value) for h in on]
+            if seen_on and hosts and not on:
+                out.append(PlanItem(base.playbook, base.step, step.action, t.value, dry_run=base.dry_run,
+                                    skipped=f"not acted on: the alerts saw it only on {', '.join(sorted(seen_on))}, "
+                                    "which this step does not act on", guard="evidence"))  # fmt: skip
     elif spec.target_type == "host":
         pairs = [(t, t.value) for t in targets]
     else:

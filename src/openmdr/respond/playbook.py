@@ -113,7 +113,7 @@ class TargetSelector:
         for o in case.observables:
             role_ok = not self.roles or o.role in self.roles
             if o.type in types and role_ok and (self.internal is None or o.internal == self.internal):
-                found.setdefault((o.type, o.value.lower()), o)
+                found.setdefault((self.type, o.value.lower()), o)
         if not self.roles and self.internal is None:
             entity_key = {"ip": ("src_ip", "dst_ip")}.get(self.type, (self.type,))
             for key in entity_key:

@@ -327,6 +327,8 @@ def default_policy() -> AuthorityPolicy:
 # ---------------------------------------------------------------- parsing
 _RULE_KEYS = {f.name for f in fields(AuthorityRule)}
 _ALLOW_KEYS = {f.name for f in fields(AllowList)}
+_LIST_KEYS = ("escalation_chain", "never_automatic", "two_person_criticality", "privileged_accounts",
+              "protected_paths", "protected_images", "critical_processes", "network_devices")  # fmt: skip
 
 
 def parse_policy(doc: Mapping[str, Any]) -> AuthorityPolicy:
@@ -352,8 +354,7 @@ def parse_policy(doc: Mapping[str, Any]) -> AuthorityPolicy:
     for key in ("approval_timeout_minutes", "escalation_timeout_minutes", "block_expiry_hours", "max_unattended_hosts"):
         if key in doc:
             values[key] = _positive_int(doc[key], key, problems)
-    for key in ("escalation_chain", "never_automatic", "two_person_criticality", "privileged_accounts",
-                "protected_paths", "protected_images", "critical_processes", "network_devices"):
+    for key in _LIST_KEYS:
         if key in doc:
             values[key] = _str_tuple(doc[key], key, problems)
     for c in values.get("never_automatic", ()):

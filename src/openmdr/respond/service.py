@@ -72,8 +72,9 @@ class ResponseService:
     (tests pass a controllable one); ``notifiers`` maps channel names (playbook ``notify``
     targets, escalation-chain entries, ``approvals``) to notifiers, ``default`` catching the
     rest; ``on_contained(tenant, case_id, at)`` is called once when a case becomes contained;
-    ``alerts_for(tenant, case_id)`` supplies a case's alerts (their confidence) when the caller
-    passes none.
+    ``alerts_for(tenant, case_id)`` supplies a case's alerts when the caller passes none: their
+    confidence, which accounts they show compromised and which images their hashes belong to
+    (see :mod:`.evidence`; without alerts no account is acted on).
     """
 
     def __init__(
@@ -156,7 +157,8 @@ class ResponseService:
     def _report_skipped(self, case: Case, plan: ResponsePlan, item: PlanItem) -> None:
         """Audit a target that cannot (invalid) or must not (protected) be acted on, once per case, step and value."""
         protected = item.guard == "protected"
-        digest = hashlib.sha256(f"{item.playbook}\x1f{item.step}\x1f{item.target}".encode()).hexdigest()[:32]
+        where = f"\x1f{item.asset or ''}" if protected else ""
+        digest = hashlib.sha256(f"{item.playbook}\x1f{item.step}\x1f{item.target}{where}".encode()).hexdigest()[:32]
         key = f"{case.case_id}:{digest}"
         namespace = "protected_targets" if protected else "invalid_targets"
         if self.store.get_connector_state(case.tenant, namespace, key) is not None:

@@ -16,7 +16,8 @@ input that is not time-ordered across batches (files read one after another): se
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -68,6 +69,23 @@ class AnalyticsService:
         for tenant in pc.unique(table.column("tenant")).to_pylist():
             if tenant and tenant not in self._loaded:
                 self.load_tenant(tenant)
+
+    def configure_tenant(self, tenant: str, overrides: Mapping[str, Any]) -> None:
+        """Set a tenant's threshold overrides (e.g. onboarding's shadow-IT ignore list of VPN pools).
+
+        Validated at once (a bad key raises ``pydantic.ValidationError``); takes effect for a
+        tenant whose analytics have not started yet in this process.
+        """
+        previous = self.engine.settings.tenants.get(tenant)
+        self.engine.settings.tenants[tenant] = dict(overrides)
+        try:
+            self.engine.settings.for_tenant(tenant)
+        except Exception:
+            if previous is None:
+                self.engine.settings.tenants.pop(tenant, None)
+            else:
+                self.engine.settings.tenants[tenant] = previous
+            raise
 
     def feed(self, batch: pa.Table | Sequence[Event]) -> list[Alert]:
         """Streaming: one time-ordered batch (Arrow, lake layout, any number of tenants)."""
