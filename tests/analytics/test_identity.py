@@ -293,7 +293,9 @@ def test_windows_group_member_in_distinguished_name_form() -> None:
     alerts = by_source(
         run([group_added(0, "Domain Admins", "CN=eve,OU=Users,DC=acme,DC=local")]), "privileged_group_change"
     )
-    assert alerts[0].details["member"] == "eve" and alerts[0].entities["user"] == "eve"
+    assert alerts[0].details["member"] == "eve"
+    # the member and the account that added it are both entities (the actor ties it to an intrusion)
+    assert alerts[0].entities["user"] == ["eve", "admin"]
 
 
 def test_first_seen_source_compares_external_networks_not_addresses() -> None:

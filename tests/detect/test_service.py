@@ -68,3 +68,22 @@ def test_table_path_equals_event_path(full_engine: Engine, shared_root: Path) ->
     by_events = [a.to_json_dict() for a in full_engine.evaluate(table_to_events(table))]
     by_table = [a.to_json_dict() for a in full_engine.evaluate_table(table)]
     assert by_table == by_events and len(by_table) > 10
+
+
+def test_account_management_alerts_name_the_acting_account_too() -> None:
+    """A 4728 alert carries the new member (normalized user) and the SubjectUserName that added it."""
+    from datetime import UTC, datetime
+
+    from openmdr.detect.alerts import entities_of
+    from openmdr.models import Event
+
+    fields = {"EventID": 4728, "SubjectUserName": "a-dohyun.seo", "MemberName": "CN=Hiroshi Tanaka,OU=Ext"}
+    event = Event(time=datetime(2026, 2, 4, tzinfo=UTC), source_format="winevent_json", fields=fields,
+                  event_code="4728", user="Hiroshi Tanaka", host="DC01")  # fmt: skip
+    assert entities_of([event])["user"] == ["Hiroshi Tanaka", "a-dohyun.seo"]
+    machine = Event(time=event.time, source_format="winevent_json", fields={**fields, "SubjectUserName": "DC01$"},
+                    event_code="4728", user="Hiroshi Tanaka")  # fmt: skip
+    assert entities_of([machine])["user"] == "Hiroshi Tanaka"
+    logon = Event(time=event.time, source_format="winevent_json", fields={"SubjectUserName": "svc"},
+                  event_code="4624", user="alice")  # fmt: skip
+    assert entities_of([logon])["user"] == "alice"

@@ -303,3 +303,25 @@ def test_public_resolvers_and_internal_addresses_are_never_blocked() -> None:
                         "208.67.222.222": "deny", "10.10.0.20": "deny"}  # fmt: skip
     internal = next(i for i in plan.actions if i.target == "10.10.0.20")
     assert internal.decision is not None and "isolate the host instead" in internal.decision.reason
+
+
+def test_a_minor_destination_of_an_outbound_volume_alert_is_not_blocked() -> None:
+    case = Case(case_id="C-exfil", tenant="acme", title="C2 beaconing and exfiltration", severity="critical",
+                techniques=["T1071", "T1048"],
+                observables=[Observable("host", "BER-WS-007", True), Observable("ip", "185.137.80.106"),
+                             Observable("ip", "15.80.145.141"), Observable("ip", "153.31.4.229")])  # fmt: skip
+    beacon = Alert("acme", "analytics.beacon", "Possible C2 beaconing", "high", "analytics:beacon", ACME_NIGHT,
+                   ACME_NIGHT, attack=["T1071"],
+                   entities={"src_ip": "10.10.10.27", "dst_ip": "185.137.80.106"})  # fmt: skip
+    volume = Alert("acme", "analytics.exfiltration_volume", "Unusual outbound volume from 10.10.0.20", "high",
+                   "analytics:exfiltration_volume", ACME_NIGHT, ACME_NIGHT, attack=["T1048"],
+                   entities={"src_ip": "10.10.0.20", "dst_ip": ["15.80.145.141", "153.31.4.229"]},
+                   details={"top_destinations": "[{'dst_ip': '15.80.145.141', 'bytes': 2929407056.0}, "
+                                                "{'dst_ip': '153.31.4.229', 'bytes': 105426.0}]"})  # fmt: skip
+    plan = plan_for(case, [beacon, volume], ACME, ACME_ASSETS)
+    assert acted(plan, "block_ip") == {"185.137.80.106", "15.80.145.141"}
+    assert "only 0.00% of the outbound volume" in skipped(plan, "block_ip")["153.31.4.229"]
+    plan = plan_for(case, [volume, Alert("acme", "ioc", "Threat-intel match: ip 153.31.4.229", "high", "ioc",
+                                         ACME_NIGHT, ACME_NIGHT, entities={"dst_ip": "153.31.4.229"})], ACME,
+                    ACME_ASSETS)  # fmt: skip
+    assert "153.31.4.229" in acted(plan, "block_ip")  # another alert gives it a part: evidence wins

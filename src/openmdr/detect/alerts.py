@@ -51,6 +51,24 @@ def event_key(event: Event) -> str:
     return make_event_id(event.tenant, event.source_format, event.natural_key, payload)
 
 
+#: Windows account-management events: the normalized user is the account changed, the subject
+#: (``SubjectUserName``) the account that changed it; both are entities of an alert.
+_ACCOUNT_MANAGEMENT_CODES = frozenset(
+    {"4720", "4722", "4723", "4724", "4725", "4726", "4727", "4728", "4729", "4730", "4731", "4732", "4733",
+     "4735", "4737", "4738", "4740", "4754", "4755", "4756", "4757", "4767", "4781"}
+)  # fmt: skip
+
+
+def _acting_account(event: Event) -> str | None:
+    """The account that made an account-management change, when it is not the event's own user."""
+    if event.event_code not in _ACCOUNT_MANAGEMENT_CODES:
+        return None
+    subject = event.fields.get("SubjectUserName")
+    if not isinstance(subject, str) or not subject or subject == "-" or subject.endswith("$"):
+        return None
+    return None if subject == event.user else subject
+
+
 def entities_of(events: Iterable[Event]) -> dict[str, Any]:
     """Entity values of ``events``: a scalar when all agree, a sorted list when several."""
     seen: dict[str, list[Any]] = {}
@@ -61,6 +79,11 @@ def entities_of(events: Iterable[Event]) -> dict[str, Any]:
                 bucket = seen.setdefault(key, [])
                 if value not in bucket:
                     bucket.append(value)
+        subject = _acting_account(ev)
+        if subject is not None:
+            bucket = seen.setdefault("user", [])
+            if subject not in bucket:
+                bucket.append(subject)
         hashes = ev.hash_sha256 or ev.hash_sha1 or ev.hash_md5
         if hashes:
             bucket = seen.setdefault("hash", [])

@@ -60,6 +60,15 @@ class CaseEvidence:
     hash_images: dict[str, set[str]] = field(default_factory=dict)
     object_hosts: dict[str, set[str]] = field(default_factory=dict)
     alerts: int = 0
+    #: addresses some alert gives a part (beacon or logon source, exfiltration receiver, indicator match)
+    ip_roles: set[str] = field(default_factory=set)
+    #: addresses an outbound-volume alert lists only as minor destinations, with why
+    minor_ips: dict[str, str] = field(default_factory=dict)
+
+    def not_blockable(self, ip: str) -> str | None:
+        """Why the alerts say ``ip`` is not part of the attack (a minor destination of a volume alert), or None."""
+        key = ip.strip().lower()
+        return None if key in self.ip_roles else self.minor_ips.get(key)
 
     def hosts_of(self, value: str) -> set[str]:
         """Short host names (lower case) the alerts saw ``value`` (a process, file or hash) on; empty if none."""
@@ -136,6 +145,7 @@ def _read_alert(alert: Alert, out: CaseEvidence) -> None:
         images = _values(ents.get("process"))
         if images:
             out.hash_images.setdefault(h.lower(), set()).update(images)
+    _read_addresses(alert, out)
     hosts_seen = {short_host(h) for h in _values(ents.get("host"))}
     if hosts_seen:
         for key in (*_PROCESS_KEYS, "file", "hash"):
@@ -174,6 +184,40 @@ def _read_alert(alert: Alert, out: CaseEvidence) -> None:
     reason = "a successful logon flagged as anomalous" if role == "logon" else "named by the alert"
     for u in users:
         out.add(u, role, f"{reason} ({quoted})", alert.alert_id)
+
+
+#: Share of an outbound-volume alert's bytes below which a destination is not the exfiltration receiver.
+MINOR_SHARE = 0.05
+
+
+def _read_addresses(alert: Alert, out: CaseEvidence) -> None:
+    """Addresses of one alert: all have a part, except the minor destinations of an outbound-volume alert."""
+    ents = alert.entities or {}
+    volumes: dict[str, float] = {}
+    name = f"{alert.source} {alert.rule_id}".lower()
+    top = alert.details.get("top_destinations") if ("exfil" in name or "volume" in name) else None
+    if isinstance(top, str):
+        try:
+            top = ast.literal_eval(top)
+        except (ValueError, SyntaxError):
+            top = None
+    if isinstance(top, list):
+        for row in top:
+            if isinstance(row, dict) and row.get("dst_ip") is not None:
+                try:
+                    volumes[str(row["dst_ip"]).lower()] = float(row.get("bytes") or 0)
+                except (TypeError, ValueError):
+                    continue
+    total = sum(volumes.values())
+    for key in ("src_ip", "dst_ip"):
+        for ip in _values(ents.get(key)):
+            k = ip.strip().lower()
+            share = volumes[k] / total if key == "dst_ip" and total > 0 and k in volumes else None
+            if share is not None and share < MINOR_SHARE:
+                out.minor_ips.setdefault(k, f"it received only {share:.2%} of the outbound volume in alert "
+                                           f"'{alert.title}': a normal destination, not the receiver")  # fmt: skip
+            else:
+                out.ip_roles.add(k)
 
 
 def _has(attack: Sequence[str], *wanted: str) -> bool:

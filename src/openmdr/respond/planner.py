@@ -249,6 +249,11 @@ def _action_items(
             item.criticality = "critical" if privileged else None
         else:
             item.asset_class = "indicator"
+            minor = evidence.not_blockable(target.value) if spec.target_type == "ip" else None
+            if minor is not None:
+                item.skipped, item.guard = f"not acted on: {minor}", "evidence"
+                out.append(item)
+                continue
             internal = target.internal or _is_internal(spec.target_type, target.value, tenant)
             hours = step.expires_hours or policy.block_expiry_hours
             item.params["expires_at"] = (at + timedelta(hours=hours)).isoformat()

@@ -679,7 +679,12 @@ class IdentityAnalytics:
         name = (group or "").strip()
         if name.lower() not in self._privileged:
             return
-        entities: dict[str, Any] = {"user": member or "?"}
+        # both accounts are entities: the new member and the account that made the change
+        # (the latter is what ties the change to the rest of an intrusion)
+        users = [member or "?"]
+        if actor and actor not in ("-", member) and not actor.endswith("$"):
+            users.append(actor)
+        entities: dict[str, Any] = {"user": users[0] if len(users) == 1 else users}
         if host:
             entities["host"] = host
         alerts.append(
