@@ -192,7 +192,13 @@ class DetectionFlow:
         """Correlate: hand alerts to the case service, publish the case changes."""
         if self.cases is None:
             return
-        alerts = [Alert.from_json_dict(m) for m in messages]
+        alerts: list[Alert] = []
+        for message in messages:
+            try:
+                alerts.append(Alert.from_json_dict(message))
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:  # costs this message, not the batch
+                self.stats.errors["alert-message"] += 1
+                self._reject(message, f"alert message: {type(exc).__name__}: {exc}")
         changes = self._guard("correlate", lambda: self.cases.add_alerts(alerts), None) or []  # type: ignore[union-attr]
         out = [change_to_message(c) for c in changes]
         for change in out:
@@ -222,6 +228,15 @@ class DetectionFlow:
                 self.stats.actions[str(getattr(action, "state", getattr(action, "status", "recorded")))] += 1
 
     # ------------------------------------------------------------------ failures
+    def _reject(self, message: Any, reason: str) -> None:
+        if self.on_failure is None:
+            return
+        tenant = message.get("tenant") if isinstance(message, dict) else None
+        self.on_failure(Rejection(
+            payload=orjson.dumps(message, default=str), reason=reason, origin="flow/alerts", format="alert",
+            tenant=tenant if isinstance(tenant, str) else "", stage="correlate",
+        ))  # fmt: skip
+
     def _guard(self, stage: str, work: Callable[[], Any], table: pa.Table | None) -> Any:
         try:
             return work()

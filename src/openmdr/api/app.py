@@ -8,6 +8,7 @@ tenant and go through tenant-scoped stores.  The OpenAPI document is served at
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -65,6 +66,7 @@ def create_app(platform: Platform, *, identity: IdentityStore | None = None) -> 
     app.include_router(tenants.router)
     app.include_router(provider.router)
     install_domain_routers(app, platform)
+    install_protocol_routers(app, platform)
 
     @app.get("/healthz", tags=["service"])
     def health() -> dict[str, str]:
@@ -113,6 +115,30 @@ def install_domain_routers(app: FastAPI, platform: Platform) -> None:
     app.include_router(cases.router)
     app.include_router(response.router)
     app.include_router(rules.router)
+
+
+#: ``user:password[,user:password]`` of the TAXII 2.1 clients allowed to pull the shared collection.
+TAXII_CREDENTIALS_ENV = "OPENMDR_TAXII_CREDENTIALS"
+
+
+def install_protocol_routers(app: FastAPI, platform: Platform) -> None:
+    """Endpoints that external systems poll with their own credentials (not part of the REST API document).
+
+    * ``/edl/...``: every tenant's block lists as External Dynamic Lists for firewalls, each
+      list behind its per-tenant token (``openmdr respond edl-token``);
+    * ``/taxii2/`` and ``/intel/...``: the provider's shared indicator collection over TAXII 2.1, mounted only
+      when ``OPENMDR_TAXII_CREDENTIALS`` names the clients (basic authentication), so the
+      collection is never served anonymously.
+    """
+    from openmdr.intel.taxii import taxii_router
+    from openmdr.respond.edl import create_edl_router
+    from openmdr.store.response import ResponseStore
+
+    app.include_router(create_edl_router(ResponseStore(platform.state), platform.clock), include_in_schema=False)
+    raw = os.environ.get(TAXII_CREDENTIALS_ENV, "")
+    credentials = dict(pair.split(":", 1) for pair in raw.split(",") if ":" in pair)
+    if credentials:
+        app.include_router(taxii_router(lambda: platform.intel, credentials=credentials), include_in_schema=False)
 
 
 def _reload_overrides(platform: Platform, tenant: str) -> None:

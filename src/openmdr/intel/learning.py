@@ -31,6 +31,7 @@ from openmdr.models.indicator import (
     TENANT_ONLY_TLP,
     Indicator,
     IndicatorError,
+    indicator_id,
     normalize_tlp,
     normalize_value,
     url_host,
@@ -82,6 +83,10 @@ class SharingPolicy:
     confidence: int = 85
     expire_days: int | None = 90
     retro_hunt_days: int = 30
+    #: An observable already seen on more hosts than this (outside the case, any tenant, within
+    #: ``retro_hunt_days``) is too common to be an indicator of this attack (an OS binary's hash,
+    #: a CDN or update server): it is not shared automatically but waits for an analyst.
+    max_prevalence_hosts: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +110,7 @@ class SharingResult:
     alerts: list[Alert] = field(default_factory=list)
     retro_hunt: RetroHuntRun | None = None
     reason: str | None = None
+    held_for_review: list[Withheld] = field(default_factory=list)
 
     @property
     def pending(self) -> list[Proposal]:
@@ -233,12 +239,47 @@ class LearningLoop:
             items.append({"type": kind, "value": value, "tlp": level, "confidence": self.policy.confidence})
         result.proposals = self.store.add_proposals(case.tenant, case.case_id, items, self.actor)
         if self.policy.auto_approve:
+            victims = _case_victims(case, tenant_info)
             auto = [p for p in result.proposals if p.type in self.policy.auto_approve_types]
+            common = self._prevalence(auto, case.tenant, victims)
+            for p in auto:
+                if p.id in common:
+                    result.held_for_review.append(Withheld(p.type, p.value, common[p.id]))
+            auto = [p for p in auto if p.id not in common]
             if auto:
-                shared = self._share(auto, "policy", _case_victims(case, tenant_info))
+                shared = self._share(auto, "policy", victims)
                 result.proposals = [self.store.get_proposal(case.tenant, p.id) for p in result.proposals]
                 result.shared, result.alerts, result.retro_hunt = shared
         return result
+
+    def _prevalence(self, proposals: Sequence[Proposal], tenant: str, victims: Collection[str]) -> dict[str, str]:
+        """Proposals too common to share unattended: proposal id -> the reason, in words."""
+        if not proposals:
+            return {}
+        now = self.clock()
+        days = self.policy.retro_hunt_days
+        probes = {indicator_id(None, p.type, p.value): p for p in proposals}
+        candidates = [
+            Indicator(type=p.type, value=p.value, tenant=None, source="prevalence-check", confidence=100, tlp="red")
+            for p in proposals
+        ]
+        skip = {tenant: victims} if victims else None
+        alerts, _ = hunt_lake(self.lake, candidates, now - timedelta(days=days), now, now=now, skip_hosts=skip)
+        seen: dict[str, set[tuple[str, str]]] = {}
+        for alert in alerts:
+            hosts = alert.entities.get("host") or alert.entities.get("src_ip") or alert.alert_id
+            for host in hosts if isinstance(hosts, list) else [hosts]:
+                seen.setdefault(alert.rule_id, set()).add((alert.tenant, str(host).lower()))
+        out: dict[str, str] = {}
+        for probe_id, where in seen.items():
+            proposal = probes.get(probe_id)
+            if proposal is not None and len(where) > self.policy.max_prevalence_hosts:
+                tenants = len({t for t, _ in where})
+                out[proposal.id] = (
+                    f"prevalent: seen on {len(where)} other hosts in {tenants} tenant(s) in the last {days} days, "
+                    "likely benign; left for an analyst to approve"
+                )
+        return out
 
     def approve(self, tenant: str, proposal_ids: Sequence[str], analyst: str, tlp: str | None = None) -> SharingResult:
         """An analyst approves pending proposals of ``tenant`` (optionally at another TLP): share and retro-hunt."""

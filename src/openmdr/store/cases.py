@@ -48,6 +48,15 @@ cases = Table(
     Index(None, "tenant", "status", "updated_at"),
     Index(None, "status", "updated_at"),
 )
+# The SOC's cross-tenant queue (open and resolved cases by priority, newest first): one index scan.
+Index(
+    "ix_cases_queue",
+    cases.c.priority,
+    cases.c.updated_at.desc(),
+    cases.c.id.desc(),
+    sqlite_where=cases.c.merged_into.is_(None),
+    postgresql_where=cases.c.merged_into.is_(None),
+)
 
 case_alerts = Table(
     "case_alerts",
