@@ -23,6 +23,9 @@ def _app() -> typer.Typer:
 
 
 def _run(data_dir: Path, *args: str):
+    from openmdr.cli.common import console
+
+    console.width = 200  # the console is built at import time: in a worker without a terminal it is 80 wide
     return runner.invoke(_app(), list(args), obj={"data_dir": data_dir, "database_url": None}, env={"COLUMNS": "200"})
 
 

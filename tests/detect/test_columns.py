@@ -126,3 +126,9 @@ def test_streaming_table_path_gives_the_same_alerts_and_explanations() -> None:
     from_table = [(a.rule_id, a.evidence, a.details["matched"]) for a in eng_b.evaluate_table(table)]
     assert from_events == from_table
     assert [m for _, _, m in from_table] == [["sel"], ["kw"]]
+
+
+def test_keyword_column_with_nul_inside_a_value_keeps_rows_aligned() -> None:
+    detection = {"keywords": ["needle"], "condition": "keywords"}
+    rows: list[dict[str, Any]] = [{"A": "x\x00y", "B": 2}, {"B": "a needle"}, {"C": "hay"}]
+    assert matches(detection, rows) == [False, True, False]
