@@ -16,6 +16,8 @@ from openmdr.runtime import Platform
 from openmdr.story import ChainOutcome, StoryConfig, StoryReport, run_story
 
 CONFIG = StoryConfig()
+#: One replay serves every test of this module: keep them on one xdist worker.
+pytestmark = pytest.mark.xdist_group("story")
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ and ``HttpOnly`` as well), so another site cannot make a signed-in browser act.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,52 +126,44 @@ def current_principal(
     raise AuthenticationError("authentication required: an API token or a console session")
 
 
+# Domain errors answered with just a status and the error text as ``detail``.
+_PLAIN_ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (PermissionDeniedError, 403),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (ValidationError, 400),
+    (QueryError, 400),
+    (LookupError, 404),
+    (ValueError, 400),
+    (PermissionError, 403),
+    (NotMigratedError, 503),
+)
+
+
+def _error_answer(status: int, exc: Exception, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The JSON answer for a domain error: ``{"detail": str(exc)}`` with the given status and headers."""
+    return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+
+
+def _plain_error_handler(status: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    """An exception handler answering any error it gets with ``status`` (one per status, no extra headers)."""
+
+    async def handle(_: Request, exc: Exception) -> JSONResponse:
+        return _error_answer(status, exc)
+
+    return handle
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map the domain errors to HTTP answers with a plain ``detail``."""
 
-    def answer(status: int, exc: Exception, headers: dict[str, str] | None = None) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
-
     @app.exception_handler(RateLimitedError)
     async def _rate(_: Request, exc: RateLimitedError) -> JSONResponse:
-        return answer(429, exc, {"Retry-After": str(exc.retry_after)})
+        return _error_answer(429, exc, {"Retry-After": str(exc.retry_after)})
 
     @app.exception_handler(AuthenticationError)
     async def _authn(_: Request, exc: AuthenticationError) -> JSONResponse:
-        return answer(401, exc, {"WWW-Authenticate": "Bearer"})
+        return _error_answer(401, exc, {"WWW-Authenticate": "Bearer"})
 
-    @app.exception_handler(PermissionDeniedError)
-    async def _authz(_: Request, exc: PermissionDeniedError) -> JSONResponse:
-        return answer(403, exc)
-
-    @app.exception_handler(NotFoundError)
-    async def _missing(_: Request, exc: NotFoundError) -> JSONResponse:
-        return answer(404, exc)
-
-    @app.exception_handler(ConflictError)
-    async def _conflict(_: Request, exc: ConflictError) -> JSONResponse:
-        return answer(409, exc)
-
-    @app.exception_handler(ValidationError)
-    async def _invalid(_: Request, exc: ValidationError) -> JSONResponse:
-        return answer(400, exc)
-
-    @app.exception_handler(QueryError)
-    async def _query(_: Request, exc: QueryError) -> JSONResponse:
-        return answer(400, exc)
-
-    @app.exception_handler(LookupError)
-    async def _lookup(_: Request, exc: LookupError) -> JSONResponse:
-        return answer(404, exc)
-
-    @app.exception_handler(ValueError)
-    async def _value(_: Request, exc: ValueError) -> JSONResponse:
-        return answer(400, exc)
-
-    @app.exception_handler(PermissionError)
-    async def _perm(_: Request, exc: PermissionError) -> JSONResponse:
-        return answer(403, exc)
-
-    @app.exception_handler(NotMigratedError)
-    async def _unmigrated(_: Request, exc: NotMigratedError) -> JSONResponse:
-        return answer(503, exc)
+    for error, status in _PLAIN_ERROR_STATUS:
+        app.add_exception_handler(error, _plain_error_handler(status))

@@ -142,10 +142,37 @@ class UserService:
         self.identity.set_disabled(username, disabled, principal.actor)
         return self.get(principal, username, tenant)
 
-    def grant(self, principal: Principal, username: str, grant: Grant, via_tenant: str | None) -> UserInfo:
-        """Give a role; from a tenant route only in that tenant and only to users already in it."""
+    def update(
+        self,
+        principal: Principal,
+        username: str,
+        tenant: str | None,
+        *,
+        password: str | None = None,
+        disabled: bool | None = None,
+    ) -> UserInfo:
+        """Apply a user patch (password reset first, then disable/enable); ``None`` leaves a part as it is.
+
+        The tenant and provider user routes both answer a PATCH with this, so they keep the same order
+        and the same checks; returns the user as the route may see them.
+        """
+        if password is not None:
+            self.set_password(principal, username, password, tenant)
+        if disabled is not None:
+            self.set_disabled(principal, username, disabled, tenant)
+        return self.get(principal, username, tenant)
+
+    def _check_role_change(
+        self, principal: Principal, username: str, grant: Grant, via_tenant: str | None, verb: str
+    ) -> None:
+        """Refuse a grant or revoke (``verb``) the principal may not make through this route.
+
+        A tenant route changes roles in its own tenant only, and only of users already in it; the
+        provider route reaches every user, so it needs provider-wide ``user:write``; and nobody
+        hands out (or takes away) a role above what ``may_grant`` allows them.
+        """
         if via_tenant is not None and grant.tenant != via_tenant:
-            raise PermissionDeniedError("a tenant route grants roles in its own tenant only")
+            raise PermissionDeniedError(f"a tenant route {verb}s roles in its own tenant only")
         require(principal, "user:write", grant.tenant)
         if via_tenant is None:  # the provider route reaches every user: provider-wide only
             require(principal, "user:write", None)
@@ -153,23 +180,17 @@ class UserService:
             raise NotFoundError(f"unknown user {username!r}")
         if not may_grant(principal, grant):
             raise PermissionDeniedError(
-                f"{principal.name} may not grant {grant.role} ({grant.tenant or 'provider-wide'})"
+                f"{principal.name} may not {verb} {grant.role} ({grant.tenant or 'provider-wide'})"
             )
+
+    def grant(self, principal: Principal, username: str, grant: Grant, via_tenant: str | None) -> UserInfo:
+        """Give a role; from a tenant route only in that tenant and only to users already in it."""
+        self._check_role_change(principal, username, grant, via_tenant, "grant")
         return _visible(self.identity.grant(username, grant, principal.actor), via_tenant)
 
     def revoke(self, principal: Principal, username: str, grant: Grant, via_tenant: str | None) -> UserInfo:
         """Take a role away (the same rules as granting it)."""
-        if via_tenant is not None and grant.tenant != via_tenant:
-            raise PermissionDeniedError("a tenant route revokes roles in its own tenant only")
-        require(principal, "user:write", grant.tenant)
-        if via_tenant is None:  # the provider route reaches every user: provider-wide only
-            require(principal, "user:write", None)
-        if via_tenant is not None and self.identity.get_user(username, via_tenant) is None:
-            raise NotFoundError(f"unknown user {username!r}")
-        if not may_grant(principal, grant):
-            raise PermissionDeniedError(
-                f"{principal.name} may not revoke {grant.role} ({grant.tenant or 'provider-wide'})"
-            )
+        self._check_role_change(principal, username, grant, via_tenant, "revoke")
         return _visible(self.identity.revoke(username, grant, principal.actor), via_tenant)
 
     # ---- API tokens

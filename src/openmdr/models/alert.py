@@ -102,9 +102,7 @@ class Alert:
         return cls(**values)
 
 
-def alert_fingerprint(
-    tenant: str, source: str, rule_id: str, evidence: list[str], first_seen: datetime
-) -> str:
+def alert_fingerprint(tenant: str, source: str, rule_id: str, evidence: list[str], first_seen: datetime) -> str:
     """Stable alert id: the same detection over the same events always gets the same id."""
     h = hashlib.blake2b(digest_size=16)
     for part in (tenant, source, rule_id, first_seen.isoformat(), *sorted(evidence)):

@@ -457,12 +457,7 @@ class ResponseStore:
         key = block_value_key(kind, value)
         with self.state.transaction() as conn:
             self.state.tenant_id(conn, tenant)
-            row = conn.execute(
-                sa.select(response_blocklist).where(
-                    response_blocklist.c.tenant == tenant, response_blocklist.c.kind == kind,
-                    response_blocklist.c.value_key == key,
-                )
-            ).first()  # fmt: skip
+            row = conn.execute(sa.select(response_blocklist).where(*_block_match(tenant, kind, key))).first()
             before = None if row is None else _row_block(row)
             values = {"value": value.strip(), "action_id": action_id, "case_id": case_id, "reason": reason,
                       "expires_at": expires_at, "removed_at": None}  # fmt: skip
@@ -486,12 +481,7 @@ class ResponseStore:
         _check_kind(kind)
         key = block_value_key(kind, value)
         with self.state.transaction() as conn:
-            row = conn.execute(
-                sa.select(response_blocklist).where(
-                    response_blocklist.c.tenant == tenant, response_blocklist.c.kind == kind,
-                    response_blocklist.c.value_key == key,
-                )
-            ).first()  # fmt: skip
+            row = conn.execute(sa.select(response_blocklist).where(*_block_match(tenant, kind, key))).first()
             if row is None:
                 return None
             before = _row_block(row)
@@ -506,8 +496,7 @@ class ResponseStore:
         """Put a block-list entry back as it was before an action (rollback); ``None`` means it did not exist."""
         key = block_value_key(kind, value)
         with self.state.transaction() as conn:
-            cond = (response_blocklist.c.tenant == tenant, response_blocklist.c.kind == kind,
-                    response_blocklist.c.value_key == key)  # fmt: skip
+            cond = _block_match(tenant, kind, key)
             if entry is None:
                 conn.execute(response_blocklist.update().where(*cond).values(removed_at=at))
             else:
@@ -594,6 +583,18 @@ class ResponseStore:
 def _check_kind(kind: str) -> None:
     if kind not in BLOCK_KINDS:
         raise ValidationError(f"block-list kind must be one of {', '.join(BLOCK_KINDS)}")
+
+
+def _block_match(tenant: str, kind: str, key: str) -> tuple[sa.ColumnElement[bool], ...]:
+    """The WHERE conditions picking the tenant's one block-list row for ``kind`` and normalised value ``key``.
+
+    Adding, removing and restoring a block all address the row this way, always within the tenant.
+    """
+    return (
+        response_blocklist.c.tenant == tenant,
+        response_blocklist.c.kind == kind,
+        response_blocklist.c.value_key == key,
+    )
 
 
 def _later(a: datetime | None, b: datetime | None) -> datetime | None:

@@ -63,11 +63,7 @@ def patch_user(
     svc: Services = Depends(services),
 ) -> UserOut:
     """Disable/enable a user or reset their password."""
-    if body.password is not None:
-        svc.users.set_password(principal, username, body.password, None)
-    if body.disabled is not None:
-        svc.users.set_disabled(principal, username, body.disabled, None)
-    return UserOut.of(svc.users.get(principal, username, None))
+    return UserOut.of(svc.users.update(principal, username, None, password=body.password, disabled=body.disabled))
 
 
 @router.post("/users/{username}/roles", response_model=UserOut)

@@ -210,11 +210,7 @@ def patch_tenant_user(
     svc: Services = Depends(services),
 ) -> UserOut:
     """Disable/enable a user whose roles are all in this tenant, or reset their password."""
-    if body.password is not None:
-        svc.users.set_password(principal, username, body.password, tenant)
-    if body.disabled is not None:
-        svc.users.set_disabled(principal, username, body.disabled, tenant)
-    return UserOut.of(svc.users.get(principal, username, tenant))
+    return UserOut.of(svc.users.update(principal, username, tenant, password=body.password, disabled=body.disabled))
 
 
 @router.post("/tenants/{tenant}/users/{username}/roles", response_model=UserOut)

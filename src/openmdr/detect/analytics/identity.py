@@ -295,20 +295,47 @@ class IdentityAnalytics:
                     )
                 )
 
-    def _spray_alert(self, src: str, tracker: FailureTracker, users: set[str], per_user: float, window: float) -> Alert:
-        cfg = self.settings.identity
-        n = len(tracker.events)
+    def _source_burst_alert(
+        self,
+        analytic: str,
+        title: str,
+        severity: str,
+        technique: str,
+        src: str,
+        tracker: FailureTracker,
+        users: set[str],
+        **kw: Any,
+    ) -> Alert:
+        """A credential-access alert over one source's burst of failed logons (spraying or brute force).
+
+        Spans the tracker's failures, names the source and up to 20 targeted users, and carries every
+        failure as evidence; ``kw`` (explanation, details, confidence) is the analytic's own part.
+        """
         return self._alert(
-            "password_spray",
-            f"Password spraying from {src} against {len(users)} users",
-            "high",
+            analytic,
+            title,
+            severity,
             tracker.events[0][0],
             tracker.events[-1][0],
-            attack=["T1110.003"],
+            attack=[technique],
             tactics=["credential-access"],
             entities={"src_ip": src, "user": sorted(users)[:20]},
             evidence=[e for _, _, e in tracker.events],
-            event_count=n,
+            event_count=len(tracker.events),
+            **kw,
+        )
+
+    def _spray_alert(self, src: str, tracker: FailureTracker, users: set[str], per_user: float, window: float) -> Alert:
+        cfg = self.settings.identity
+        n = len(tracker.events)
+        return self._source_burst_alert(
+            "password_spray",
+            f"Password spraying from {src} against {len(users)} users",
+            "high",
+            "T1110.003",
+            src,
+            tracker,
+            users,
             explanation=(
                 f"{src} failed logons for {len(users)} distinct users within {int(window)}s "
                 f"(>= {cfg.spray_users}) with {per_user:.1f} attempts per user (<= "
@@ -328,17 +355,14 @@ class IdentityAnalytics:
     def _brute_source_alert(self, src: str, tracker: FailureTracker, users: set[str], window: float) -> Alert:
         cfg = self.settings.identity
         n = len(tracker.events)
-        return self._alert(
+        return self._source_burst_alert(
             "brute_force_source",
             f"Brute force from {src}",
             "high" if len(users) > 1 else "medium",
-            tracker.events[0][0],
-            tracker.events[-1][0],
-            attack=["T1110.001"],
-            tactics=["credential-access"],
-            entities={"src_ip": src, "user": sorted(users)[:20]},
-            evidence=[e for _, _, e in tracker.events],
-            event_count=n,
+            "T1110.001",
+            src,
+            tracker,
+            users,
             explanation=(
                 f"{n} failed logons from {src} within {int(window)}s >= threshold "
                 f"{cfg.brute_source_failures} ({len(users)} user(s) targeted)"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -319,6 +319,26 @@ def update_popularity(w: WindowFrame, ctx: NetworkContext) -> None:
     profile.hosts.add_many(w.addrs[c] for c in w.internal_hosts.tolist())
 
 
+def _beacon_score_details(scores: Mapping[str, np.ndarray], p: int, threshold: float) -> dict[str, Any]:
+    """The score breakdown of beacon series ``p`` for an alert's details.
+
+    Beacon alerts by address pair and by server name report the same figures in the same order,
+    so both build them here from the :func:`~.stats.beacon_scores` columns.
+    """
+    return {
+        "score": float(scores["score"][p]),
+        "threshold": threshold,
+        "ts_score": float(scores["ts_score"][p]),
+        "ds_score": float(scores["ds_score"][p]),
+        "hist_score": float(scores["hist_score"][p]),
+        "dur_score": float(scores["dur_score"][p]),
+        "connections": int(scores["connections"][p]),
+        "interval_median_s": float(scores["interval"][p]),
+        "interval_mad_s": float(scores["interval_mad"][p]),
+        "interval_bowley_skew": float(scores["interval_skew"][p]),
+    }
+
+
 def _named(ip: str, names: Sequence[str]) -> str:
     """``ip`` with the server names clients used for it: ``1.2.3.4 (evil.example)``."""
     if not names:
@@ -411,16 +431,7 @@ def _address_beacons(w: WindowFrame, ctx: NetworkContext) -> list[Alert]:
         score = float(scores["score"][p])
         interval = float(scores["interval"][p])
         details = {
-            "score": score,
-            "threshold": cfg.score_threshold,
-            "ts_score": float(scores["ts_score"][p]),
-            "ds_score": float(scores["ds_score"][p]),
-            "hist_score": float(scores["hist_score"][p]),
-            "dur_score": float(scores["dur_score"][p]),
-            "connections": n,
-            "interval_median_s": interval,
-            "interval_mad_s": float(scores["interval_mad"][p]),
-            "interval_bowley_skew": float(scores["interval_skew"][p]),
+            **_beacon_score_details(scores, p, cfg.score_threshold),
             "bytes_median": float(scores["size"][p]),
             "bytes_mad": float(scores["size_mad"][p]),
             "bytes_bowley_skew": float(scores["size_skew"][p]),
@@ -533,16 +544,7 @@ def _name_beacons(w: WindowFrame, ctx: NetworkContext, reported: set[tuple[Any, 
                     "grouped_by": "server_name",
                     "server_name": name,
                     "addresses": dsts[:50],
-                    "score": score,
-                    "threshold": cfg.score_threshold,
-                    "ts_score": float(scores["ts_score"][p]),
-                    "ds_score": float(scores["ds_score"][p]),
-                    "hist_score": float(scores["hist_score"][p]),
-                    "dur_score": float(scores["dur_score"][p]),
-                    "connections": n,
-                    "interval_median_s": interval,
-                    "interval_mad_s": float(scores["interval_mad"][p]),
-                    "interval_bowley_skew": float(scores["interval_skew"][p]),
+                    **_beacon_score_details(scores, p, cfg.score_threshold),
                     "internal_hosts_to_destination": hosts,
                     "internal_hosts_in_window": total,
                     "window_start": utc(w.start).isoformat(),

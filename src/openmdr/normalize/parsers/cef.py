@@ -144,6 +144,38 @@ def syslog_prefix(prefix: str, context: Mapping[str, Any] | None) -> tuple[dict[
     return {f"syslog_{k}": v for k, v in header.items()}, when
 
 
+def open_record(
+    record: RawRecord, header: re.Pattern[str], kind: str
+) -> tuple[re.Match[str], str, dict[str, Any], datetime | None]:
+    """Decode a CEF/LEEF record and find its ``<kind>:<version>|`` header in the first 2048 characters.
+
+    Returns the header match, the text after it, and the fields and time of any syslog header in
+    front; refuses (``ParseError``) a record that is not UTF-8 or has no such header.
+    """
+    try:
+        text = record.payload.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise ParseError("not valid UTF-8") from None
+    m = header.search(text, 0, 2048)
+    if m is None:
+        raise ParseError(f"not {kind}: no '{kind}:<version>|' header")
+    fields, header_time = syslog_prefix(text[: m.start()], record.context)
+    return m, text[m.end() :], fields, header_time
+
+
+def fallback_time(header_time: datetime | None, context: Mapping[str, Any] | None, missing: str) -> datetime:
+    """The time of a record without a vendor time: the syslog header's, else ``received_at``.
+
+    Raises ``ParseError(missing)`` when the record has neither, so it is refused rather than guessed.
+    """
+    if header_time is not None:
+        return header_time
+    received = context.get("received_at") if context else None
+    if received is not None:
+        return to_time(received)
+    raise ParseError(missing)
+
+
 def _outcome(fields: Mapping[str, Any]) -> str | None:
     value = fields.get("outcome")
     if type(value) is str and value:
@@ -166,15 +198,8 @@ class CefParser:
 
     def parse(self, record: RawRecord) -> Event:
         """Parse ``[syslog header] CEF:...`` into an event."""
-        try:
-            text = record.payload.decode("utf-8").rstrip("\r\n")
-        except UnicodeDecodeError:
-            raise ParseError("not valid UTF-8") from None
-        m = _HEADER_START.search(text, 0, 2048)
-        if m is None:
-            raise ParseError("not CEF: no 'CEF:<version>|' header")
-        fields, header_time = syslog_prefix(text[: m.start()], record.context)
-        parts, rest = split_header(text[m.end() :], 6)
+        m, body, fields, header_time = open_record(record, _HEADER_START, "CEF")
+        parts, rest = split_header(body, 6)
         vendor, product, version, signature, name, severity = parts
         fields.update(
             {
@@ -199,12 +224,9 @@ class CefParser:
             value = fields.get(key)
             if value:
                 return vendor_time(value, year)
-        if header_time is not None:
-            return header_time
-        received = context.get("received_at") if context else None
-        if received is not None:
-            return to_time(received)
-        raise ParseError("CEF record has no time (rt, end, start or a syslog header) and no receive time")
+        return fallback_time(
+            header_time, context, "CEF record has no time (rt, end, start or a syslog header) and no receive time"
+        )
 
     def _event(self, fields: dict[str, Any], when: datetime) -> Event:
         get = fields.get

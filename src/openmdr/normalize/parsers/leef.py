@@ -28,8 +28,8 @@ from typing import Any
 
 from openmdr.models import Event, ParseError, RawRecord
 from openmdr.normalize.base import register
-from openmdr.normalize.parsers.cef import split_header, syslog_prefix, vendor_time
-from openmdr.normalize.parsers.jsonlines import as_int, as_ip, as_port, to_time
+from openmdr.normalize.parsers.cef import fallback_time, open_record, split_header, vendor_time
+from openmdr.normalize.parsers.jsonlines import as_int, as_ip, as_port
 
 _HEADER_START = re.compile(r"LEEF:\s?(\d+(?:\.\d+)?)\|")
 _DENY = frozenset({"deny", "denied", "drop", "dropped", "block", "blocked", "reject", "rejected", "failure",
@@ -84,17 +84,10 @@ class LeefParser:
 
     def parse(self, record: RawRecord) -> Event:
         """Parse ``[syslog header] LEEF:...`` into an event."""
-        try:
-            text = record.payload.decode("utf-8").rstrip("\r\n")
-        except UnicodeDecodeError:
-            raise ParseError("not valid UTF-8") from None
-        m = _HEADER_START.search(text, 0, 2048)
-        if m is None:
-            raise ParseError("not LEEF: no 'LEEF:<version>|' header")
-        fields, header_time = syslog_prefix(text[: m.start()], record.context)
+        m, body, fields, header_time = open_record(record, _HEADER_START, "LEEF")
         version = m.group(1)
         two = version.startswith("2")
-        parts, rest = split_header(text[m.end() :], 5 if two else 4)
+        parts, rest = split_header(body, 5 if two else 4)
         if two and parts[4] == "" and rest.startswith("|"):  # a literal '|' delimiter
             parts[4], rest = "|", rest[1:]
         delimiter = _delimiter(parts[4]) if two and parts[4] else "\t"
@@ -116,12 +109,9 @@ class LeefParser:
             if type(pattern) is str and pattern:
                 return _java_time(str(value), pattern)
             return vendor_time(value, header_time.year if header_time else None)
-        if header_time is not None:
-            return header_time
-        received = context.get("received_at") if context else None
-        if received is not None:
-            return to_time(received)
-        raise ParseError("LEEF record has no devTime, no syslog header time and no receive time")
+        return fallback_time(
+            header_time, context, "LEEF record has no devTime, no syslog header time and no receive time"
+        )
 
     def _event(self, fields: dict[str, Any], when: datetime) -> Event:
         get = fields.get
