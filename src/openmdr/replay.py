@@ -34,6 +34,11 @@ class SimClock:
     def __call__(self) -> datetime:
         return self.now
 
+    def start_at(self, moment: datetime) -> datetime:
+        """Set the time a replay starts at (its first event), earlier or later than now."""
+        self.now = moment.astimezone(UTC)
+        return self.now
+
     def advance_to(self, moment: datetime) -> datetime:
         """Move forward to ``moment`` (never backwards); returns the new time."""
         self.now = max(self.now, moment.astimezone(UTC))

@@ -167,7 +167,8 @@ class SimulatedPeople:
         result = self.platform.learning.on_case_resolved(case, tenant)
         self.shared.append({
             "tenant": tenant.name, "case_id": case_id, "shared": [f"{i.type}:{i.value}" for i in result.shared],
-            "withheld": len(result.withheld), "retro_hunt_alerts": len(result.alerts),
+            "withheld": len(result.withheld), "held_for_review": [f"{w.type}:{w.value}" for w in result.held_for_review],
+            "retro_hunt_alerts": len(result.alerts),
             "retro_hunt_tenants": sorted({a.tenant for a in result.alerts}),
         })  # fmt: skip
         if result.alerts:
@@ -224,7 +225,7 @@ def run_story(
     seconds["parse"] = time.perf_counter() - mark
     total = sum(len(p.events) for p in parsed)
     first = min(p.events[0].time for p in parsed if p.events)
-    clock.advance_to(first)
+    clock.start_at(first)  # the replayed week is "now" from here on, whatever the wall clock says
     people = SimulatedPeople(platform, tenants, config)
     platform.pipeline  # noqa: B018  (attach the detection flow before the first batch)
     done = 0

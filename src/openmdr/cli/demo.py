@@ -135,8 +135,9 @@ def render_story(report: StoryReport) -> None:
         console.print(chains)
     for s in report.shared:
         hunted = ", ".join(s["retro_hunt_tenants"]) or "no other tenant"
+        held = f", {len(s['held_for_review'])} too common to share unattended" if s["held_for_review"] else ""
         console.print(f"learning loop: case {s['case_id']} ({s['tenant']}) shared {len(s['shared'])} indicators "
-                      f"({s['withheld']} withheld as tenant-private); retro-hunt hits in: {hunted}")  # fmt: skip
+                      f"({s['withheld']} withheld as tenant-private{held}); retro-hunt hits in: {hunted}")  # fmt: skip
     if report.benign_contained:
         console.print(f"[red]{len(report.benign_contained)} actions touched things outside the attack chains")
     secs = report.seconds

@@ -240,6 +240,10 @@ class IdentityAnalytics:
             self.tenant, analytic, title, severity, first, last, max_evidence=self.settings.max_evidence, **kw
         )
 
+    def _event_alert(self, analytic: str, title: str, severity: str, ts: float, eid: str, **kw: Any) -> Alert:
+        """An alert raised by one event ``eid`` at ``ts``: it spans that instant and is its only evidence."""
+        return self._alert(analytic, title, severity, ts, ts, evidence=[eid], event_count=1, **kw)
+
     def _warm(self, profile: IdentityTenantProfile, ts: float) -> bool:
         first = profile.first_seen
         return first is not None and ts - first >= self.settings.warmup.tenant_days * DAY
@@ -472,17 +476,15 @@ class IdentityAnalytics:
                     basis += f"; the profile is not established yet ({profile.logons}/{needed} logons)"
                 start, end = self.info.working_hours
                 alerts.append(
-                    self._alert(
+                    self._event_alert(
                         "offhours_logon",
                         f"Logon by {user} outside working hours",
                         "medium" if established else "low",
                         ts,
-                        ts,
+                        eid,
                         attack=["T1078"],
                         tactics=["initial-access", "persistence"],
                         entities=entities,
-                        evidence=[eid],
-                        event_count=1,
                         explanation=(
                             f"{user} logged on at {hour:02d}:00 {self.info.timezone} on "
                             f"{_DAYS[weekday]}, outside working time {start:02d}-{end:02d} "
@@ -536,17 +538,15 @@ class IdentityAnalytics:
                         f"{profile.logons} logons on record (profile not established)"
                     )
                     alerts.append(
-                        self._alert(
+                        self._event_alert(
                             f"first_seen_{what}",
                             f"First logon of {user} {where}",
                             "low",
                             ts,
-                            ts,
+                            eid,
                             attack=["T1078"],
                             tactics=["initial-access", "lateral-movement"],
                             entities=entities,
-                            evidence=[eid],
-                            event_count=1,
                             explanation=(
                                 f"{basis} (remembering the last {cfg.max_items_per_user} {what}s)"
                                 if established
@@ -609,17 +609,15 @@ class IdentityAnalytics:
         else:
             return
         alerts.append(
-            self._alert(
+            self._event_alert(
                 "new_country_logon",
                 f"Logon by {user} from new country {country}",
                 "high" if tenant_new else "medium",
                 ts,
-                ts,
+                eid,
                 attack=["T1078"],
                 tactics=["initial-access"],
                 entities={**entities, "src_ip": src},
-                evidence=[eid],
-                event_count=1,
                 explanation=f"{user} logged on from {src} in {country}; {basis}",
                 details={
                     "country": country,
@@ -712,17 +710,15 @@ class IdentityAnalytics:
         if host:
             entities["host"] = host
         alerts.append(
-            self._alert(
+            self._event_alert(
                 "privileged_group_change",
                 f"{member or 'An account'} added to privileged group {name}",
                 "high",
                 ts,
-                ts,
+                eid,
                 attack=["T1098"],
                 tactics=["persistence", "privilege-escalation"],
                 entities=entities,
-                evidence=[eid],
-                event_count=1,
                 explanation=(
                     f"{actor or 'someone'} added {member or '?'} to {name} on {host or '?'}; "
                     f"{name} is in the privileged group list"
@@ -756,17 +752,15 @@ class IdentityAnalytics:
         )
         when = "in" if working else "outside"
         alerts.append(
-            self._alert(
+            self._event_alert(
                 "account_created",
                 f"Account {account} created on {host or '?'}",
                 severity,
                 ts,
-                ts,
+                eid,
                 attack=["T1136"] if windows else ["T1136.001"],
                 tactics=["persistence"],
                 entities=entities,
-                evidence=[eid],
-                event_count=1,
                 explanation=(
                     f"{actor or 'someone'} created account {account} on {host or '?'} {when} working time "
                     f"({hour:02d}:00 {self.info.timezone} on {_DAYS[weekday]})"
