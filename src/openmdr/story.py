@@ -167,7 +167,8 @@ class SimulatedPeople:
         result = self.platform.learning.on_case_resolved(case, tenant)
         self.shared.append({
             "tenant": tenant.name, "case_id": case_id, "shared": [f"{i.type}:{i.value}" for i in result.shared],
-            "withheld": len(result.withheld), "held_for_review": [f"{w.type}:{w.value}" for w in result.held_for_review],
+            "withheld": len(result.withheld),
+            "held_for_review": [f"{w.type}:{w.value}" for w in result.held_for_review],
             "retro_hunt_alerts": len(result.alerts),
             "retro_hunt_tenants": sorted({a.tenant for a in result.alerts}),
         })  # fmt: skip
