@@ -513,25 +513,26 @@ class StateStore:
 
     def get_dead_letter(self, letter_id: int, tenant: str | None = None) -> DeadLetter:
         """One dead letter; with ``tenant``, only if it belongs to that tenant."""
-        cols = _letter_columns()
-        query = sa.select(*cols).where(dead_letters.c.id == letter_id)
+        row = self._one_dead_letter(sa.select(*_letter_columns()), letter_id, tenant)
+        return DeadLetter(**dict(row._mapping))
+
+    def _one_dead_letter(self, query: sa.Select[Any], letter_id: int, tenant: str | None) -> sa.Row[Any]:
+        """The row ``query`` selects for dead letter ``letter_id`` (within ``tenant`` when given).
+
+        Raises ``NotFoundError`` when there is none, so another tenant's letter looks the same as a missing one.
+        """
+        query = query.where(dead_letters.c.id == letter_id)
         if tenant is not None:
             query = query.where(dead_letters.c.tenant == tenant)
         with self.transaction() as conn:
             row = conn.execute(query).first()
         if row is None:
             raise NotFoundError(f"no dead letter {letter_id}")
-        return DeadLetter(**dict(row._mapping))
+        return row
 
     def get_dead_letter_payload(self, letter_id: int, tenant: str | None = None) -> bytes:
         """The exact bytes that were refused."""
-        query = sa.select(dead_letters.c.payload, dead_letters.c.blob_path).where(dead_letters.c.id == letter_id)
-        if tenant is not None:
-            query = query.where(dead_letters.c.tenant == tenant)
-        with self.transaction() as conn:
-            row = conn.execute(query).first()
-        if row is None:
-            raise NotFoundError(f"no dead letter {letter_id}")
+        row = self._one_dead_letter(sa.select(dead_letters.c.payload, dead_letters.c.blob_path), letter_id, tenant)
         if row.payload is not None:
             return bytes(row.payload)
         if self.blob_dir is None:
