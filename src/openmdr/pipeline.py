@@ -22,7 +22,7 @@ from typing import Protocol
 
 from openmdr.bus import TOPIC_EVENTS, Bus
 from openmdr.enrich import Enricher, GeoLocator
-from openmdr.ingest.batching import relaxed_gc
+from openmdr.gctuning import relaxed_gc
 from openmdr.models import Event, ParseError, RawRecord, Rejection, events_to_table, make_event_id
 from openmdr.normalize import MAX_RECORD_BYTES, Parser, get_parser, parse_each
 from openmdr.store.lake import EventLake

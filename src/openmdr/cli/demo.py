@@ -93,7 +93,7 @@ def demo_command(
         progress.update(task, completed=done, total=total, visible=True,
                         description=f"replay  [dim]{clock.now:%a %Y-%m-%d %H:%M} UTC[/]")  # fmt: skip
 
-    from openmdr.correlate import tune_gc_for_worker
+    from openmdr.gctuning import tune_gc_for_worker
 
     tune_gc_for_worker()  # this process is the whole platform's worker for the next minute
     try:

@@ -32,7 +32,7 @@ def serve_command(
     app = create_app(p)
     bind_host = host or p.settings.api.host
     bind_port = port or p.settings.api.port
-    from openmdr.correlate import tune_gc_for_worker
+    from openmdr.gctuning import tune_gc_for_worker
 
     listener = SyslogListener(p.pipeline, p.settings.syslog) if syslog else None
     tune_gc_for_worker()  # a long-lived worker: freeze start-up objects, collect the young generation less often

@@ -11,10 +11,10 @@ from openmdr.correlate.core import (
     CorrelatorConfig,
     TenantContext,
     case_id_for,
-    tune_gc_for_worker,
 )
 from openmdr.correlate.timeline import Timeline, TimelineEntry, build_timeline
 from openmdr.correlate.triage import Suppression, risk_score, summarize_case
+from openmdr.gctuning import tune_gc_for_worker
 
 __all__ = [
     "AttackCatalog",

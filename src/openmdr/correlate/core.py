@@ -24,7 +24,6 @@ into batches, because alerts are processed one by one in arrival order):
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import math
 from collections import deque
@@ -79,19 +78,6 @@ class CaseChange:
     reason: str
     related: list[str] = field(default_factory=list)
     kept_alert: str | None = None
-
-
-def tune_gc_for_worker(gen0: int = 50_000) -> None:
-    """Tune CPython's garbage collector for a long-lived correlation worker process.
-
-    The correlator keeps a large, long-lived state and creates no reference cycles, so the
-    default collector spends about half the CPU walking that state; freezing what exists at
-    start-up and collecting the young generation less often halves the cost per alert.
-    Call once in the worker's main, after start-up (never from library code).
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(gen0, 50, 100)
 
 
 def case_id_for(tenant: str, seed: str) -> str:

@@ -16,7 +16,6 @@ streaming is repeated ``evaluate`` calls followed by :meth:`Engine.flush` at the
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
 import logging
 import marshal
@@ -45,6 +44,7 @@ from openmdr.detect.logsource import EventSource, SourceResolver
 from openmdr.detect.matcher import Batch, Group, GroupSpec, build_group, compile_group_source, rows_of
 from openmdr.detect.overrides import TenantOverrides
 from openmdr.detect.rules import RuleLibrary, RuleProblem, load_rules
+from openmdr.gctuning import relaxed_gc
 from openmdr.models.alert import Alert
 from openmdr.models.event import Event, table_to_events
 
@@ -521,21 +521,6 @@ class Engine:
 
 
 @contextlib.contextmanager
-def relaxed_gc(gen0: int = 200_000) -> Iterator[None]:
-    """Run a bulk scan with a high generation-0 GC threshold, restoring the old one after.
-
-    A scan allocates millions of short-lived, acyclic objects (events, field dicts,
-    alerts); the default threshold (700) runs the cyclic collector thousands of times
-    over them for nothing, which costs about a quarter of a scan's time.
-    """
-    old = gc.get_threshold()
-    gc.set_threshold(max(gen0, old[0]), *old[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*old)
-
-
 def scan_events(engine: Engine, events_iter: Iterable[Event], batch_size: int = DEFAULT_BATCH) -> Iterator[Alert]:
     """Evaluate a stream of events in batches, yielding alerts; flushes correlations at the end."""
     if batch_size < 1:
