@@ -325,8 +325,10 @@ def _partitions(table: pa.Table) -> Iterator[tuple[str, date, pa.Table]]:
     if pc.all(pc.equal(tenants, first_tenant)).as_py() and pc.all(pc.equal(days, days[0])).as_py():
         yield first_tenant, first_day, table
         return
-    keys = pa.table({"tenant": tenants, "day": days})
-    order = pc.sort_indices(keys, sort_keys=[("tenant", "ascending"), ("day", "ascending")])
+    # one reordering for both needs: partitions contiguous, and each partition time-ordered for its
+    # file (so _write_part finds it sorted and does not copy the rows a second time)
+    keys = pa.table({"tenant": tenants, "day": days, "time": table.column("time")})
+    order = pc.sort_indices(keys, sort_keys=[("tenant", "ascending"), ("day", "ascending"), ("time", "ascending")])
     ordered = table.take(order)
     t_sorted = tenants.take(order).to_pylist()
     d_sorted = days.take(order).cast(pa.int32()).to_numpy(zero_copy_only=False)
