@@ -99,7 +99,9 @@ def run_scan(
     if analytics:
         from openmdr.detect.analytics import AnalyticsEngine
 
-        behaviour = AnalyticsEngine()
+        # files are read one after another (conn.log, then dns.log, ...), not in time order:
+        # the engine keeps the batches' compact views and judges them in time order at flush
+        behaviour = AnalyticsEngine(ordered=False)
 
     def emit(alerts: list[Alert]) -> None:
         for a in alerts:
