@@ -11,6 +11,7 @@ in the dead-letter store.  ``received == stored + duplicates + rejected`` always
 
 from __future__ import annotations
 
+import operator
 import threading
 import time
 from collections import Counter
@@ -24,6 +25,7 @@ from openmdr.bus import TOPIC_EVENTS, Bus
 from openmdr.enrich import Enricher, GeoLocator
 from openmdr.gctuning import relaxed_gc
 from openmdr.models import Event, ParseError, RawRecord, Rejection, events_to_table, make_event_id
+from openmdr.models.event import encode_fields
 from openmdr.normalize import MAX_RECORD_BYTES, Parser, get_parser, parse_each
 from openmdr.store.lake import EventLake
 from openmdr.store.state import StateStore, reason_key
@@ -87,6 +89,8 @@ def _reason_key(reason: str, fmt: str | None = None) -> str:
 
 #: Records parsed together in one :func:`parse_records` call by :meth:`IngestPipeline.submit`.
 PARSE_BLOCK = 512
+_EVENT_TIME = operator.attrgetter("time")
+_RECORD_FORMAT = operator.attrgetter("format")
 
 
 def _check_record(record: RawRecord, tenant: str) -> Parser | Rejection:
@@ -124,6 +128,7 @@ def _stamped(record: RawRecord, result: Event | Exception, tenant: str, ingested
     result.ingested_at = ingested_at
     result.origin = record.origin
     result.event_id = make_event_id(tenant, record.format, result.natural_key, record.payload)
+    result.fields_json = encode_fields(result.fields)  # now, while the parsed mapping is still in the CPU cache
     return result
 
 
@@ -235,8 +240,11 @@ class IngestPipeline:
         """
         if tenant:
             self.enricher(tenant)  # fail fast on unknown tenants
-        with relaxed_gc():
-            return self._submit(tenant, items, on_batch)
+        try:
+            with relaxed_gc():
+                return self._submit(tenant, items, on_batch)
+        finally:
+            self.lake.flush(tenant or None)  # a submission's rows are all on disk when it returns
 
     def _submit(
         self, tenant: str, items: Iterable[RawRecord | Rejection], on_batch: Callable[[IngestReport], None] | None
@@ -253,7 +261,12 @@ class IngestPipeline:
             records, block = block, []
             batch_size = self.batch_size
             by_format = report.by_format
-            for record, result in zip(records, parse_records(records, tenant, self.clock()), strict=True):
+            results = parse_records(records, tenant, self.clock())
+            if len(events) + len(results) < batch_size and Rejection not in map(type, results):
+                events.extend(results)  # type: ignore[arg-type]  # the common block: all parsed, no batch ends
+                by_format.update(map(_RECORD_FORMAT, records))
+                return
+            for record, result in zip(records, results, strict=True):
                 if isinstance(result, Rejection):
                     rejections.append(result)
                 else:
@@ -308,19 +321,31 @@ class IngestPipeline:
                 raise ValueError(f"event {event.event_id} belongs to {event.tenant!r}, not {tenant!r}")
             event.ingested_at = now
             report.by_format[event.source_format] += 1
-        for start in range(0, max(len(events), 1), self.batch_size):
-            self._flush(tenant, events[start : start + self.batch_size], refused if start == 0 else [], report)
+        try:
+            for start in range(0, max(len(events), 1), self.batch_size):
+                self._flush(tenant, events[start : start + self.batch_size], refused if start == 0 else [], report)
+        finally:
+            self.lake.flush(tenant)
         report.seconds = time.perf_counter() - started
         with self._lock:
             self.totals.add(report)
         return report
 
     def _flush(self, tenant: str, events: list[Event], rejections: list[Rejection], report: IngestReport) -> None:
+        """Enrich, store and publish one batch; dead-letter the rejections.
+
+        The lake may hold small day partitions until the submission ends (``hold``);
+        every caller flushes it before returning.
+
+        The batch is put in time order first (stable: arrival order among equal times), so
+        the lake cuts it into day partitions without reordering the rows.
+        """
         if events:
             with self._lock:
                 self.enricher(tenant).enrich(events)
+                events.sort(key=_EVENT_TIME)
                 table = events_to_table(events)
-                result = self.lake.append(table)
+                result = self.lake.append(table, hold=True)
             report.stored += result.stored
             report.duplicates += result.duplicates
             if result.stored:
@@ -364,6 +389,7 @@ class IngestPipeline:
             events = [e for _, e in pairs]
             stats = IngestReport()
             self._flush(tenant_name, events, [], stats)
+            self.lake.flush(tenant_name)
             self.state.mark_dead_letters([i for i, _ in pairs], "replayed", actor="replay")
             report.recovered += len(pairs)
         if failed:

@@ -163,7 +163,9 @@ class Platform:
         )
 
     def close(self) -> None:
-        """Close what was opened."""
+        """Close what was opened (rows the lake holds are written first)."""
+        if "lake" in self.__dict__:
+            self.lake.flush()
         if "state" in self.__dict__:
             self.state.close()
         if "geo" in self.__dict__ and self.geo is not None:

@@ -11,6 +11,7 @@ every value of those files.
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -230,3 +231,31 @@ def test_fast_helpers_equal_their_definitions(records: list[RawRecord]) -> None:
     assert len(messages) > 1_000
     for text in messages:
         assert first_line(text) == plain_first_line(text), text[:80]
+
+
+def test_whitespace_table_is_what_isspace_accepts() -> None:
+    """The trimming set equals str.isspace over all of Unicode (it is built from a shorter range)."""
+    from openmdr.normalize.parsers.windows import _WHITESPACE
+
+    assert frozenset(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()) == _WHITESPACE
+
+
+_SYSTEM_NUMBER_CASES = [
+    ("42", 42), ("0042", 42), ("9223372036854775807", 9223372036854775807), ("9223372036854775808", None),
+    ("²", None), ("١٢", 12), ("0x1f", 31), ("", None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    _SYSTEM_NUMBER_CASES,
+)
+def test_system_numbers_are_read_as_as_int_reads_them(text: str, expected: int | None) -> None:
+    """The fast digit path of the System numbers agrees with as_int, which never raises."""
+    from openmdr.normalize.parsers.jsonlines import as_int
+    from openmdr.normalize.parsers.windows import _normalize_system_ints
+
+    fields: dict[str, object] = {"Task": text}
+    _normalize_system_ints(fields)
+    assert as_int(text) == expected
+    assert fields["Task"] == (text if expected is None else expected)

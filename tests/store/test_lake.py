@@ -147,3 +147,39 @@ def test_summary_and_delete_tenant(lake: EventLake) -> None:
     assert summary["first_time"] == T0
     assert lake.delete_tenant("globex") == 10 and lake.counts() == {"acme": 100}
     assert lake.tenant_summary("globex")["events"] == 0
+
+
+def test_held_small_partitions_become_one_file_and_readers_see_them(tmp_path: Path) -> None:
+    """A bulk writer's small day slices wait in memory; any read writes them first, dedup still holds."""
+    lake = EventLake(tmp_path / "lake")
+    for k in range(6):  # six small batches over six days (a row every 6 hours)
+        result = lake.append(_batch("acme", 4, start=4 * k, step_minutes=360), hold=True)
+        assert result.stored == 4 and result.table.num_rows == 4
+    assert not (tmp_path / "lake" / "tenant=acme").exists()  # nothing written yet
+    again = lake.append(_batch("acme", 4, start=0, step_minutes=360), hold=True)
+    assert (again.stored, again.duplicates) == (0, 4)  # held rows count as stored for dedup
+    parts = lake.partitions("acme")  # a read: held rows are written first
+    assert sum(p.rows for p in parts) == 24 and all(p.files == 1 for p in parts)
+    assert lake.query("acme", "SELECT count(DISTINCT event_id) FROM events").column(0)[0].as_py() == 24
+    for f in lake.files("acme"):
+        times = pq.read_table(f, columns=["time"]).column("time").to_pylist()
+        assert times == sorted(times)  # each part time-ordered
+    assert lake.flush() == 0
+
+
+def test_held_rows_are_written_when_the_partition_or_the_memory_limit_fills(tmp_path: Path) -> None:
+    """A partition that reaches the small-part size, or a full hold budget, is written at once."""
+    from openmdr.store.lake import SMALL_PART_ROWS
+
+    tight = EventLake(tmp_path / "tight", hold_bytes=1)
+    tight.append(_batch("acme", 3), hold=True)  # over the (tiny) budget: released right away
+    assert len(list((tmp_path / "tight").rglob("*.parquet"))) >= 1
+
+    lake = EventLake(tmp_path / "lake")
+    size = SMALL_PART_ROWS // 4
+    for k in range(4):  # 4 x 1,024 rows at one instant: the partition reaches the small-part size
+        lake.append(_batch("acme", size, start=size * k, step_minutes=0), hold=True)
+        written = list((tmp_path / "lake").rglob("*.parquet"))
+        assert len(written) == (1 if k == 3 else 0)
+    assert pq.read_metadata(written[0]).num_rows == SMALL_PART_ROWS
+    assert lake.flush() == 0

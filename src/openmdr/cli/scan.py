@@ -20,8 +20,8 @@ from openmdr.detect import Engine, RuleLibrary, default_cache_dir, default_libra
 from openmdr.ingest.files import SourceFile, plan_sources, read_sources
 from openmdr.models.alert import SEVERITIES, Alert
 from openmdr.models.event import Event
-from openmdr.models.record import Rejection
-from openmdr.pipeline import parse_record
+from openmdr.models.record import RawRecord, Rejection
+from openmdr.pipeline import PARSE_BLOCK, parse_records
 
 #: Events evaluated together.
 SCAN_BATCH = 8192
@@ -55,23 +55,43 @@ def _reason_key(reason: str) -> str:
 def parse_batches(
     sources: list[SourceFile], report: ScanReport, tenant: str, on_progress: Callable[[int], None] | None = None
 ) -> Iterator[list[Event]]:
-    """Parse every record of ``sources`` into event batches; failures are counted in ``report``."""
+    """Parse every record of ``sources`` into event batches; failures are counted in ``report``.
+
+    Records are parsed in blocks (:func:`~openmdr.pipeline.parse_records`, as the ingest
+    pipeline does), so a parser with a block path reads them without per-record calls.
+    """
     now = datetime.now(UTC)
     batch: list[Event] = []
+    block: list[RawRecord] = []
+
+    def failed(rejection: Rejection) -> None:
+        report.failed += 1
+        report.failure_reasons[_reason_key(rejection.reason)] += 1
+        if len(report.failure_examples) < 20:
+            report.failure_examples.append((rejection.origin or "?", rejection.reason[:200]))
+
+    def settle() -> None:
+        for parsed in parse_records(block, tenant, now):
+            if isinstance(parsed, Rejection):
+                failed(parsed)
+            else:
+                report.events += 1
+                batch.append(parsed)
+        block.clear()
+
     for item in read_sources(sources, on_progress=on_progress):
         report.records += 1
-        parsed = item if isinstance(item, Rejection) else parse_record(item, tenant, now)
-        if isinstance(parsed, Rejection):
-            report.failed += 1
-            report.failure_reasons[_reason_key(parsed.reason)] += 1
-            if len(report.failure_examples) < 20:
-                report.failure_examples.append((parsed.origin or "?", parsed.reason[:200]))
+        if isinstance(item, Rejection):
+            failed(item)
             continue
-        report.events += 1
-        batch.append(parsed)
-        if len(batch) >= SCAN_BATCH:
-            yield batch
-            batch = []
+        block.append(item)
+        if len(block) >= PARSE_BLOCK:
+            settle()
+            if len(batch) >= SCAN_BATCH:
+                yield batch
+                batch = []
+    if block:
+        settle()
     if batch:
         yield batch
 

@@ -149,6 +149,10 @@ class Event:
     asset_class: str | None = None
     origin: str | None = None
     natural_key: str | None = field(default=None, repr=False)
+    #: ``fields`` serialized (:func:`encode_fields`) by whoever built the event, while the
+    #: mapping was fresh in the CPU cache; :func:`events_to_table` uses it instead of encoding
+    #: again.  Code that changes ``fields`` afterwards must reset it to None.
+    fields_json: bytes | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the event as a plain dict in lake column order (``fields`` stays a dict)."""
@@ -166,17 +170,11 @@ def make_event_id(tenant: str, source_format: str, natural_key: str | None, payl
     The id hashes the tenant with the source's natural key when the source has one
     (so EVTX and JSON exports of one record agree), else with the exact payload.
     """
-    h = hashlib.blake2b(digest_size=16)
-    h.update(tenant.encode())
-    h.update(b"\x1f")
     if natural_key:
-        h.update(b"k\x1f")
-        h.update(natural_key.encode("utf-8", "surrogatepass"))
+        data = b"%s\x1fk\x1f%s" % (tenant.encode(), natural_key.encode("utf-8", "surrogatepass"))
     else:
-        h.update(source_format.encode())
-        h.update(b"\x1f")
-        h.update(payload)
-    return h.hexdigest()
+        data = b"%s\x1f%s\x1f%s" % (tenant.encode(), source_format.encode(), payload)
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def _json_default(value: Any) -> Any:
@@ -185,26 +183,48 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+_DUMP_OPTION = orjson.OPT_NON_STR_KEYS
+
+
 def dump_fields(original: dict[str, Any]) -> str:
     """Serialize an event's original fields to JSON text for the lake (lossless for JSON types)."""
-    return orjson.dumps(original, default=_json_default, option=orjson.OPT_NON_STR_KEYS).decode()
+    return encode_fields(original).decode()
+
+
+def encode_fields(original: dict[str, Any]) -> bytes:
+    """:func:`dump_fields` as UTF-8 bytes, the form the lake's ``fields`` column is built from."""
+    try:
+        return orjson.dumps(original)  # the common case: JSON types with text keys
+    except TypeError:  # bytes, other objects or non-text keys: written as text
+        return orjson.dumps(original, default=_json_default, option=_DUMP_OPTION)
+
+
+def fields_column(events: list[Event]) -> pa.Array | pa.ChunkedArray:
+    """The lake's ``fields`` column of ``events``: :func:`dump_fields` of each, without a text round trip.
+
+    An event's :attr:`Event.fields_json`, when set, is taken as it is.
+
+    orjson writes UTF-8, so its bytes become the string column as they are (a binary
+    array viewed as string) instead of being decoded to ``str`` and encoded again.
+    """
+    encoded = pa.array([e.fields_json or encode_fields(e.fields) for e in events], type=pa.binary())
+    if isinstance(encoded, pa.ChunkedArray):  # a batch beyond 2 GB of text arrives in chunks
+        return pa.chunked_array([chunk.view(pa.string()) for chunk in encoded.chunks], type=pa.string())
+    return encoded.view(pa.string())
+
+
+#: Lake columns read from the event's attributes (``fields`` is serialized on its own).
+_ATTRIBUTE_COLUMNS = [(f.name, f.type, operator.attrgetter(f.name)) for f in EVENT_SCHEMA if f.name != "fields"]
 
 
 def events_to_table(events: list[Event]) -> pa.Table:
     """Build an Arrow table in :data:`EVENT_SCHEMA` layout from a batch of events.
 
-    One C-level attribute fetch per event gives its row as a tuple; the rows are then
-    transposed into columns, so the per-event Python cost is two calls, not one per column.
+    Each column is one C-level pass over the batch (``map`` of an attribute getter)
+    converted by Arrow; no per-event Python frame runs except the ``fields`` serialization.
     """
-    names = [f.name for f in EVENT_SCHEMA if f.name != "fields"]
-    rows = list(map(operator.attrgetter(*names), events))
-    columns = dict(zip(names, zip(*rows, strict=True), strict=True)) if rows else dict.fromkeys(names, ())
-    arrays: list[pa.Array] = []
-    for f in EVENT_SCHEMA:
-        if f.name == "fields":
-            arrays.append(pa.array([dump_fields(e.fields) for e in events], type=f.type))
-        else:
-            arrays.append(pa.array(columns[f.name], type=f.type, from_pandas=False))
+    arrays = [pa.array(list(map(get, events)), type=kind, from_pandas=False) for _, kind, get in _ATTRIBUTE_COLUMNS]
+    arrays.append(fields_column(events))
     return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
 
 

@@ -6,6 +6,15 @@ append groups a batch by (tenant, day), drops events whose id the partition alre
 different tenants never touch the same files; readers see only complete files (a part is
 written under a temporary name and renamed).
 
+A bulk writer (a file import) appends with ``hold=True``: a partition's slice too small
+to be worth its own file (fewer than :data:`SMALL_PART_ROWS` rows) is kept in memory
+until that partition has gathered enough rows, the held bytes pass
+:attr:`EventLake.hold_bytes`, or :meth:`EventLake.flush` is called.  A batch spanning
+many days then costs a file for each day that has rows enough, not one per day and batch
+(every part file costs a millisecond or two whatever its size).  Deduplication and the
+returned rows are the same either way, and every read flushes first, so readers always
+see every stored row.
+
 Tenant queries (:meth:`EventLake.query`) run in a DuckDB connection whose file access is
 restricted to that tenant's directory and whose configuration is locked before the
 user's SQL runs, so the SQL cannot read another tenant's partitions.
@@ -42,6 +51,10 @@ DICTIONARY_COLUMNS = [
 ]  # fmt: skip
 #: Columns whose min/max statistics prune scans (time ranges, id look-ups, tenant checks).
 STATISTICS_COLUMNS = ["time", "event_id", "tenant", "ingested_at"]
+#: Parts with fewer rows are written with :data:`SMALL_PART_CODEC`: zstd's fixed set-up per column
+#: chunk (a fresh compression context, tens of microseconds, ~50 columns) dominates a small part.
+SMALL_PART_ROWS = 4_096
+SMALL_PART_CODEC = "lz4"
 #: Statement types a tenant query may contain (one statement, read-only).
 _READ_ONLY = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 
@@ -70,12 +83,16 @@ class PartitionInfo:
 class EventLake:
     """Tenant/day-partitioned Parquet store with duplicate suppression and tenant-scoped SQL."""
 
-    def __init__(self, root: Path | str, compression: str = "zstd") -> None:
+    def __init__(self, root: Path | str, compression: str = "zstd", hold_bytes: int = 64 * 1024 * 1024) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.compression = compression
-        self._lock = threading.Lock()
+        self.hold_bytes = hold_bytes
+        self._lock = threading.RLock()
         self._ids: dict[tuple[str, date], set[str]] = {}
+        self._held: dict[tuple[str, date], list[pa.Table]] = {}
+        self._held_rows: dict[tuple[str, date], int] = {}
+        self._held_bytes = 0
 
     # ---------------------------------------------------------------- paths
     def tenant_dir(self, tenant: str) -> Path:
@@ -87,11 +104,13 @@ class EventLake:
         return self.tenant_dir(tenant) / f"date={day.isoformat()}"
 
     def tenants(self) -> list[str]:
-        """Tenants that have at least one partition directory."""
+        """Tenants that have at least one partition directory (held rows written first)."""
+        self.flush()
         return sorted(p.name.removeprefix("tenant=") for p in self.root.glob("tenant=*") if p.is_dir())
 
     def files(self, tenant: str, since: datetime | None = None, until: datetime | None = None) -> list[Path]:
-        """The tenant's part files, optionally only the days overlapping ``[since, until]``."""
+        """The tenant's part files, only the days overlapping ``[since, until]`` if given (held rows written first)."""
+        self.flush(tenant)
         base = self.tenant_dir(tenant)
         if not base.is_dir():
             return []
@@ -108,12 +127,14 @@ class EventLake:
         return out
 
     # ---------------------------------------------------------------- writing
-    def append(self, table: pa.Table) -> AppendResult:
+    def append(self, table: pa.Table, hold: bool = False) -> AppendResult:
         """Store a batch in :data:`EVENT_SCHEMA` layout; events already present are skipped.
 
-        The batch is cut into (tenant, day) partitions with one sort and zero-copy slices;
-        duplicate ids (already stored, or repeated inside the batch) are dropped by one
-        filter per partition that has any.
+        The batch is cut into (tenant, day) partitions with zero-copy slices (and one sort
+        first, unless it is one tenant's rows already in time order); duplicate ids
+        (already stored, held, or repeated inside the batch) are dropped by one filter per
+        partition that has any.  With ``hold``, small partitions wait in memory for more
+        rows (see the module documentation); the caller flushes when it is done.
         """
         if table.num_rows == 0:
             return AppendResult(0, 0, table)
@@ -135,12 +156,53 @@ class EventLake:
                     part = part.filter(pa.array(keep, type=pa.bool_()))
                 duplicates += len(ids) - len(fresh)
                 if part.num_rows:
-                    self._write_part(tenant, day, part)
                     known.update(fresh)
                     stored_parts.append(part)
+                    self._store(tenant, day, part, hold)
+            if self._held_bytes > self.hold_bytes:
+                self._release(self.hold_bytes // 2)
         stored = sum(p.num_rows for p in stored_parts)
         result_table = pa.concat_tables(stored_parts) if stored_parts else table.slice(0, 0)
         return AppendResult(stored, duplicates, result_table)
+
+    def flush(self, tenant: str | None = None) -> int:
+        """Write the held partitions (of ``tenant``, or all); returns the rows written."""
+        with self._lock:
+            return sum(self._write_held(key) for key in [k for k in self._held if tenant is None or k[0] == tenant])
+
+    def _store(self, tenant: str, day: date, part: pa.Table, hold: bool) -> None:
+        """Write ``part`` (with what the partition holds), or hold it while the partition stays small."""
+        key = (tenant, day)
+        rows = self._held_rows.get(key, 0) + part.num_rows
+        if hold and rows < SMALL_PART_ROWS:
+            part = part.take(np.arange(part.num_rows))  # a compact copy: a held slice must not pin its batch
+            self._held.setdefault(key, []).append(part)
+            self._held_rows[key] = rows
+            self._held_bytes += part.nbytes
+            return
+        held = self._take_held(key)
+        self._write_part(tenant, day, pa.concat_tables([*held, part]) if held else part)
+
+    def _take_held(self, key: tuple[str, date]) -> list[pa.Table]:
+        parts = self._held.pop(key, [])
+        self._held_rows.pop(key, None)
+        self._held_bytes -= sum(p.nbytes for p in parts)
+        return parts
+
+    def _write_held(self, key: tuple[str, date]) -> int:
+        parts = self._take_held(key)
+        if not parts:
+            return 0
+        merged = pa.concat_tables(parts)
+        self._write_part(key[0], key[1], merged)
+        return merged.num_rows
+
+    def _release(self, target_bytes: int) -> None:
+        """Write the largest held partitions until no more than ``target_bytes`` stay held."""
+        for key in sorted(self._held, key=self._held_rows.__getitem__, reverse=True):
+            if self._held_bytes <= target_bytes:
+                break
+            self._write_held(key)
 
     def _known_ids(self, tenant: str, day: date) -> set[str]:
         key = (tenant, day)
@@ -157,10 +219,11 @@ class EventLake:
         folder.mkdir(parents=True, exist_ok=True)
         name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
         tmp = folder / f".{name}.tmp"
-        times = part.column("time").combine_chunks().cast(pa.int64()).to_numpy(zero_copy_only=False)
+        times = _micros(part.column("time"))
         if len(times) > 1 and not bool(np.all(times[1:] >= times[:-1])):
             part = part.take(np.argsort(times, kind="stable"))  # files are time-ordered for range scans
-        pq.write_table(part, tmp, compression=self.compression, use_dictionary=DICTIONARY_COLUMNS,
+        codec = self.compression if part.num_rows >= SMALL_PART_ROWS else SMALL_PART_CODEC
+        pq.write_table(part, tmp, compression=codec, use_dictionary=DICTIONARY_COLUMNS,
                        write_statistics=STATISTICS_COLUMNS)  # fmt: skip
         final = folder / name
         tmp.replace(final)
@@ -169,6 +232,7 @@ class EventLake:
     # ---------------------------------------------------------------- reading
     def partitions(self, tenant: str) -> list[PartitionInfo]:
         """The tenant's day partitions with file, row and byte counts (from Parquet footers)."""
+        self.flush(tenant)
         base = self.tenant_dir(tenant)
         out: list[PartitionInfo] = []
         for folder in sorted(base.glob("date=*")) if base.is_dir() else []:
@@ -287,7 +351,7 @@ class EventLake:
         cutoff = (now or datetime.now(UTC)).astimezone(UTC).date() - timedelta(days=keep_days - 1)
         removed = 0
         with self._lock:
-            for part in self.partitions(tenant):
+            for part in self.partitions(tenant):  # held rows are written first
                 if part.date < cutoff:
                     removed += part.rows
                     shutil.rmtree(part.path)
@@ -297,6 +361,7 @@ class EventLake:
     def compact(self, tenant: str, day: date) -> int:
         """Merge a partition's part files into one; returns the rows in the merged file."""
         with self._lock:
+            self._write_held((tenant, day))
             folder = self.partition_dir(tenant, day)
             files = sorted(folder.glob("*.parquet"))
             if len(files) < 2:
@@ -309,41 +374,56 @@ class EventLake:
 
     def delete_tenant(self, tenant: str) -> int:
         """Remove every partition of ``tenant``; returns the events removed."""
-        rows = sum(p.rows for p in self.partitions(tenant))
         with self._lock:
+            rows = sum(p.rows for p in self.partitions(tenant))
             shutil.rmtree(self.tenant_dir(tenant), ignore_errors=True)
             for key in [k for k in self._ids if k[0] == tenant]:
                 del self._ids[key]
         return rows
 
 
+def _micros(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A timestamp column as int64 microseconds (zero-copy where the column has one chunk)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    return column.cast(pa.int64()).to_numpy(zero_copy_only=False)
+
+
+_MICROS_PER_DAY = 86_400_000_000
+
+
 def _partitions(table: pa.Table) -> Iterator[tuple[str, date, pa.Table]]:
-    """(tenant, day, rows) of every partition a batch touches; a one-partition batch is not copied."""
+    """(tenant, day, rows) of every partition a batch touches, each in time order.
+
+    A batch of one tenant already in time order (what the ingest pipeline hands over) is
+    cut into zero-copy slices; any other batch is reordered once, by tenant, day and time,
+    so that partitions are contiguous and each is time-ordered for its file.
+    """
     tenants = table.column("tenant").combine_chunks()
-    days = pc.cast(table.column("time"), pa.date32()).combine_chunks()
-    first_tenant, first_day = tenants[0].as_py(), days[0].as_py()
-    if pc.all(pc.equal(tenants, first_tenant)).as_py() and pc.all(pc.equal(days, days[0])).as_py():
-        yield first_tenant, first_day, table
-        return
-    # one reordering for both needs: partitions contiguous, and each partition time-ordered for its
-    # file (so _write_part finds it sorted and does not copy the rows a second time)
-    keys = pa.table({"tenant": tenants, "day": days, "time": table.column("time")})
-    order = pc.sort_indices(keys, sort_keys=[("tenant", "ascending"), ("day", "ascending"), ("time", "ascending")])
-    ordered = table.take(order)
-    t_sorted = tenants.take(order).to_pylist()
-    d_sorted = days.take(order).cast(pa.int32()).to_numpy(zero_copy_only=False)
+    times = _micros(table.column("time"))
+    first_tenant = tenants[0].as_py()
+    if (len(times) < 2 or bool(np.all(times[1:] >= times[:-1]))) and pc.all(pc.equal(tenants, first_tenant)).as_py():
+        t_sorted: list[str] | None = None
+        ordered, d_sorted = table, times // _MICROS_PER_DAY
+    else:
+        days = pc.cast(table.column("time"), pa.date32()).combine_chunks()
+        keys = pa.table({"tenant": tenants, "day": days, "time": table.column("time")})
+        order = pc.sort_indices(keys, sort_keys=[("tenant", "ascending"), ("day", "ascending"), ("time", "ascending")])
+        ordered = table.take(order)
+        t_sorted = tenants.take(order).to_pylist()
+        d_sorted = days.take(order).cast(pa.int32()).to_numpy(zero_copy_only=False)
     boundaries = np.flatnonzero(np.diff(d_sorted) != 0) + 1
-    starts = [0, *boundaries.tolist(), len(t_sorted)]
+    starts = [0, *boundaries.tolist(), len(d_sorted)]
     cuts: list[int] = [0]
     for a, b in itertools.pairwise(starts):  # a day run may still span tenants
-        for i in range(a + 1, b):
-            if t_sorted[i] != t_sorted[i - 1]:
-                cuts.append(i)
+        if t_sorted is not None:
+            cuts.extend(i for i in range(a + 1, b) if t_sorted[i] != t_sorted[i - 1])
         cuts.append(b)
     cuts = sorted(set(cuts))
+    epoch = date(1970, 1, 1).toordinal()
     for a, b in itertools.pairwise(cuts):
-        part = ordered.slice(a, b - a)
-        yield t_sorted[a], date.fromordinal(date(1970, 1, 1).toordinal() + int(d_sorted[a])), part
+        tenant = first_tenant if t_sorted is None else t_sorted[a]
+        yield tenant, date.fromordinal(epoch + int(d_sorted[a])), ordered.slice(a, b - a)
 
 
 def _partition_day(folder: Path) -> date | None:

@@ -247,7 +247,12 @@ def as_int(value: object) -> int | None:
     elif kind is str and value:
         text: str = value  # type: ignore[assignment]
         if text.isdigit():
-            number = int(text) if len(text) < 20 else None
+            if len(text) >= 20:
+                return None
+            try:
+                number = int(text)
+            except ValueError:  # digits int() does not read, such as superscripts
+                return None
         elif text[:2] in ("0x", "0X") and len(text) <= 18:
             try:
                 number = int(text, 16)

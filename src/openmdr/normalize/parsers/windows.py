@@ -127,6 +127,8 @@ _AUDIT_SUCCESS = 0x0020000000000000
 _AUDIT_FAILURE = 0x0010000000000000
 
 _NO_VALUE = frozenset({"", "-", "N/A"})
+#: Every character ``str.isspace`` accepts (all lie below U+3001): a set test is cheaper than the method call.
+_WHITESPACE = frozenset(c for c in map(chr, range(0x3001)) if c.isspace())
 _IANA_PROTOCOLS = {"6": "tcp", "17": "udp", "1": "icmp", "58": "ipv6-icmp", "2": "igmp", "47": "gre"}
 
 
@@ -608,9 +610,14 @@ _EVENTS_BY_CHANNEL: dict[str, dict[int, tuple[str | None, str, Handler | None]]]
 
 
 def _normalize_system_ints(fields: dict[str, Any]) -> None:
+    """Digit strings of the System numbers become ints (exporters write either)."""
+    get = fields.get
     for key in _SYSTEM_INT_KEYS:
-        value = fields.get(key)
+        value = get(key)
         if type(value) is str:
+            if 0 < len(value) < 19 and value.isascii() and value.isdigit():  # the common case, as as_int reads it
+                fields[key] = int(value)
+                continue
             number = as_int(value)
             if number is not None:
                 fields[key] = number
@@ -920,10 +927,11 @@ def _flat_winlogbeat(obj: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     only values that need trimming or a nesting check are touched.
     """
     fields = obj
+    whitespace = _WHITESPACE
     for key, value in obj.items():
         kind = type(value)
         if kind is str:
-            if value and value[-1].isspace():
+            if value[-1:] in whitespace:
                 fields[key] = value.rstrip()
         elif kind is dict or kind is list:
             fields[key] = _trim(value, 2)
