@@ -71,6 +71,7 @@ def test_c2_workstation_is_isolated_inside_authority_and_the_case_counts_as_cont
 
 def test_on_case_is_idempotent(sqlite_tenants: StateStore, receiver: Receiver, clock: ManualClock) -> None:
     svc, _, contained = service(sqlite_tenants, receiver, clock)
+    start = clock()
     first = svc.on_case(c2_case(clock()))
     clock.advance(minutes=5)
     second = svc.on_case(c2_case(clock()))
@@ -80,6 +81,8 @@ def test_on_case_is_idempotent(sqlite_tenants: StateStore, receiver: Receiver, c
     assert sum(1 for r in receiver.requests if r.event == "response.notification") == 1
     assert second.notifications[0].get("repeat") is True
     assert len(contained) == 1
+    sent = [r for r in sqlite_tenants.list_audit("acme", limit=10_000) if r.action == "response.notification"]
+    assert sent and all(start <= r.time <= clock() for r in sent)  # the service's clock, not the wall clock
     # a rolled-back action stays rolled back when the same case is seen again
     isolate = next(r for r in first.actions if r.kind == "isolate_host")
     svc.rollback("acme", isolate.action_id, "analyst", "false positive")

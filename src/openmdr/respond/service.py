@@ -399,7 +399,8 @@ class ResponseService:
                 self.store.set_connector_state(case.tenant, "notifications", key, {"channel": channel}, self.actor)
         self.state.audit(self.actor, "response.notification", case.tenant, case.case_id,
                          {"channel": channel, "delivered": delivered, "error": error, "message": message,
-                          "playbook": item.playbook, "policy_version": plan.policy_version})  # fmt: skip
+                          "playbook": item.playbook, "policy_version": plan.policy_version},
+                         time=self.clock())  # fmt: skip
         return {"channel": channel, "delivered": delivered, "error": error, "message": message}
 
     def _notify_action(self, record: ActionRecord, channel: str, event: str) -> None:

@@ -218,10 +218,14 @@ class StateStore:
         tenant: str | None,
         target: str | None,
         details: Mapping[str, Any] | None = None,
+        time: datetime | None = None,
     ) -> AuditRecord:
-        """Append an audit record in a transaction of its own (for changes made outside the store)."""
+        """Append an audit record in a transaction of its own (for changes made outside the store).
+
+        ``time`` is when it happened by the caller's clock (a replay's simulated time); now if not given.
+        """
         with self.transaction() as conn:
-            return self.append_audit(conn, actor, action, tenant, target, details)
+            return self.append_audit(conn, actor, action, tenant, target, details, time=time)
 
     def list_audit(
         self, tenant: str | None = None, after_seq: int = 0, limit: int = 1000, provider_wide: bool = False
