@@ -37,6 +37,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from bench_ingest import build_dataset  # noqa: E402
 
+from openmdr.cli.scan import ScanReport, parse_batches  # noqa: E402
 from openmdr.detect import Engine, load_rules, relaxed_gc  # noqa: E402
 from openmdr.ingest.files import plan_sources, read_sources  # noqa: E402
 from openmdr.models.record import Rejection  # noqa: E402
@@ -56,17 +57,15 @@ def cpu_seconds() -> float:
 
 
 def scan_file(path: Path, rules: Path, cache: Path, out: Path) -> dict[str, float]:
-    """End to end: parse ``path``, evaluate with the cached ruleset, write alerts to ``out``."""
+    """End to end as ``openmdr scan``: parse ``path``, evaluate with the cached ruleset, write alerts to ``out``."""
     t0 = time.perf_counter()
     c0 = cpu_seconds()
     engine = Engine(cache_dir=cache)
     engine.compile(load_rules([rules]))
     t_compile = time.perf_counter() - t0
-    now = datetime.now(UTC)
-    events = failed = alerts = 0
+    alerts = 0
     t_detect = 0.0
     c_detect = 0.0
-    batch = []
     with out.open("wb") as fh, relaxed_gc():  # as openmdr scan does
 
         def run(b: list) -> None:
@@ -80,18 +79,11 @@ def scan_file(path: Path, rules: Path, cache: Path, out: Path) -> dict[str, floa
                 fh.write(orjson.dumps(a.to_json_dict(), default=str) + b"\n")
             alerts += len(found)
 
-        for rec in read_sources(plan_sources([path])):
-            ev = rec if isinstance(rec, Rejection) else parse_record(rec, "bench", now)
-            if isinstance(ev, Rejection):
-                failed += 1
-                continue
-            events += 1
-            batch.append(ev)
-            if len(batch) >= BATCH:
-                run(batch)
-                batch = []
-        if batch:
-            run(batch)
+        report = ScanReport()
+        for parsed in parse_batches(plan_sources([path]), report, "bench"):  # openmdr scan's own reader
+            for start in range(0, len(parsed), BATCH):
+                run(parsed[start : start + BATCH])
+        events, failed = report.events, report.failed
         for a in engine.flush():
             fh.write(orjson.dumps(a.to_json_dict(), default=str) + b"\n")
             alerts += 1

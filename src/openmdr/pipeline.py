@@ -128,8 +128,17 @@ def _stamped(record: RawRecord, result: Event | Exception, tenant: str, ingested
     result.ingested_at = ingested_at
     result.origin = record.origin
     result.event_id = make_event_id(tenant, record.format, result.natural_key, record.payload)
-    result.fields_json = encode_fields(result.fields)  # now, while the parsed mapping is still in the CPU cache
     return result
+
+
+def _stamped_for_lake(
+    record: RawRecord, result: Event | Exception, tenant: str, ingested_at: datetime
+) -> Event | Rejection:
+    """:func:`_stamped`, with the fields encoded for the lake now, while the parsed mapping is in the CPU cache."""
+    stamped = _stamped(record, result, tenant, ingested_at)
+    if type(stamped) is Event:
+        stamped.fields_json = encode_fields(stamped.fields)
+    return stamped
 
 
 def parse_record(record: RawRecord, tenant: str, ingested_at: datetime) -> Event | Rejection:
@@ -147,13 +156,18 @@ def parse_record(record: RawRecord, tenant: str, ingested_at: datetime) -> Event
     return _stamped(record, event, tenant, ingested_at)
 
 
-def parse_records(records: Sequence[RawRecord], tenant: str, ingested_at: datetime) -> list[Event | Rejection]:
+def parse_records(
+    records: Sequence[RawRecord], tenant: str, ingested_at: datetime, for_lake: bool = False
+) -> list[Event | Rejection]:
     """Parse a block of records: for each, in order, exactly what :func:`parse_record` gives.
 
     Consecutive records of one format go to their parser in one
     :func:`~openmdr.normalize.parse_each` call (``parse_batch`` where the parser has it),
     so the per-record cost of the registry look-up and the call chain is paid per run.
+    ``for_lake`` also sets each event's :attr:`~openmdr.models.Event.fields_json` (what
+    the lake stores), cheapest right after parsing.
     """
+    stamp = _stamped_for_lake if for_lake else _stamped
     out: list[Event | Rejection] = []
     parsers: dict[str, Parser] = {}
     run: list[RawRecord] = []
@@ -163,7 +177,7 @@ def parse_records(records: Sequence[RawRecord], tenant: str, ingested_at: dateti
     def settle() -> None:
         if run_parser is not None and run:
             results = parse_each(run_parser, run)
-            out.extend(map(_stamped, run, results, repeat(tenant, len(run)), repeat(ingested_at, len(run))))
+            out.extend(map(stamp, run, results, repeat(tenant, len(run)), repeat(ingested_at, len(run))))
         run.clear()
 
     for record in records:
@@ -261,7 +275,7 @@ class IngestPipeline:
             records, block = block, []
             batch_size = self.batch_size
             by_format = report.by_format
-            results = parse_records(records, tenant, self.clock())
+            results = parse_records(records, tenant, self.clock(), for_lake=True)
             if len(events) + len(results) < batch_size and Rejection not in map(type, results):
                 events.extend(results)  # type: ignore[arg-type]  # the common block: all parsed, no batch ends
                 by_format.update(map(_RECORD_FORMAT, records))

@@ -92,6 +92,26 @@ def entities_of(events: Iterable[Event]) -> dict[str, Any]:
     return {k: v[0] if len(v) == 1 else sorted(v, key=str) for k, v in seen.items()}
 
 
+def event_entities(event: Event) -> dict[str, Any]:
+    """``entities_of((event,))`` for one event, without the bookkeeping that merging events needs."""
+    out: dict[str, Any] = {}
+    for key, attr in _ENTITY_ATTRS:
+        value = getattr(event, attr)
+        if value is not None and value != "":
+            out[key] = value
+    subject = _acting_account(event)
+    if subject is not None:
+        user = out.get("user")
+        if user is None:
+            out["user"] = subject
+        elif subject != user:
+            out["user"] = sorted((user, subject), key=str)
+    hashes = event.hash_sha256 or event.hash_sha1 or event.hash_md5
+    if hashes:
+        out["hash"] = hashes
+    return out
+
+
 def _logsource_dict(meta: RuleMeta) -> dict[str, str]:
     product, service, category = meta.logsource
     out = {}
@@ -141,7 +161,7 @@ def detection_alert(
         description=meta.description,
         attack=list(meta.attack),
         tactics=list(meta.tactics),
-        entities=entities_of((event,)),
+        entities=event_entities(event),
         event_count=1,
         evidence=[event_key(event)],
         confidence=STATUS_CONFIDENCE.get(meta.status, 0.6),

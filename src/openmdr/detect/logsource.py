@@ -22,8 +22,9 @@ names of the Security log, and the base rule skips Security events (see
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 from sigma.pipelines.common import windows_logsource_mapping
@@ -123,10 +124,11 @@ def derive_source(
 class SourceResolver:
     """Memoizing :func:`derive_source` for events (a handful of distinct sources per batch)."""
 
-    __slots__ = ("_cache",)
+    __slots__ = ("_cache", "_interned")
 
     def __init__(self) -> None:
         self._cache: dict[tuple[Any, ...], EventSource] = {}
+        self._interned: dict[EventSource, EventSource] = {}
 
     def __call__(self, event: Event) -> EventSource:
         """The :class:`EventSource` of ``event``."""
@@ -148,5 +150,34 @@ class SourceResolver:
         src = derive_source(product, service, category, channel, eid)
         if len(self._cache) > 65536:
             self._cache.clear()
+            self._interned.clear()
+        src = self._interned.setdefault(src, src)  # equal sources are one object: callers may group by identity
         self._cache[key] = src
         return src
+
+    def resolve_many(
+        self,
+        products: Sequence[str | None],
+        services: Sequence[str | None],
+        categories: Sequence[str | None],
+        fields: Sequence[Mapping[str, Any]],
+    ) -> list[EventSource]:
+        """:meth:`resolve` of every row given column-wise (same results, C-level passes over the rows).
+
+        The cache keys of all rows are built with ``map``/``zip`` and looked up at once;
+        only rows whose key is new (or unhashable) go through :meth:`resolve`.
+        """
+        try:
+            channels = list(map(dict.get, fields, repeat("Channel")))  # type: ignore[arg-type]
+            eids = list(map(dict.get, fields, repeat("EventID")))  # type: ignore[arg-type]
+        except TypeError:  # mappings that are not dicts
+            return list(map(self.resolve, products, services, categories, fields))
+        keys = list(zip(products, services, categories, channels, eids, strict=True))
+        try:
+            sources = list(map(self._cache.get, keys))
+        except TypeError:  # an unhashable key (hostile input): row by row
+            return list(map(self.resolve, products, services, categories, fields))
+        if not all(sources):  # a new key (all() tests truth, EventSource is always true, without __eq__)
+            for i in [i for i, s in enumerate(sources) if s is None]:
+                sources[i] = self.resolve(products[i], services[i], categories[i], fields[i])
+        return sources  # type: ignore[return-value]

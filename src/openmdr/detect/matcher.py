@@ -2,9 +2,12 @@
 
 Rules are grouped by log source.  For each group and field, every string test of every
 rule on that field is compiled into one Hyperscan database.  A batch of events is turned
-into one buffer per field, each value framed by NUL bytes (``\\x00v1\\x00v2\\x00``), and
-scanned once; match end offsets map back to rows (``numpy.searchsorted`` over the frame
-positions) and become per-test row bitmasks (Python ints, bit *i* = row *i*).  Each rule
+into one buffer per field holding each *distinct* value once, framed by NUL bytes
+(``\\x00v1\\x00v2\\x00``), and scanned once; match end offsets map to values
+(``numpy.searchsorted`` over the frame positions), values to the rows holding them (a
+gather through the row -> value map), and one boolean (pattern x row) matrix packed with
+``numpy.packbits`` gives the per-test row bitmasks (Python ints, bit *i* = row *i*).  A
+path or call trace repeated over a batch is thus encoded, scanned and reported once.  Each rule
 that has a hit on a test that can make it true (or that can be true without any, such as
 ``not filter``) is then evaluated once over the whole batch with ``&``, ``|`` and ``^``
 on those bitmasks, by a Python expression generated for the rule.
@@ -13,7 +16,7 @@ Tests Hyperscan cannot express exactly are evaluated per row in Python: regular
 expressions are prefiltered by Hyperscan (``HS_FLAG_PREFILTER`` on an anchor-free form)
 and confirmed with :mod:`re` only on candidate rows; CIDR, numeric comparisons, ``null``,
 ``exists``, field references and timestamp parts are computed lazily, only when a rule
-that needs them is evaluated.
+that needs them is evaluated, once per distinct value (or pair of values) of a text column.
 """
 
 from __future__ import annotations
@@ -52,18 +55,6 @@ _MEMO_LIMIT = 65_536
 # bitmask helpers
 
 
-def mask_from_rows(rows: Sequence[int] | np.ndarray, n: int) -> int:
-    """Bitmask with the bits of ``rows`` set (rows < ``n``)."""
-    if len(rows) < 24:
-        m = 0
-        for r in rows:
-            m |= 1 << int(r)
-        return m
-    bits = np.zeros(n, dtype=bool)
-    bits[np.asarray(rows, dtype=np.int64)] = True
-    return int.from_bytes(np.packbits(bits, bitorder="little").tobytes(), "little")
-
-
 def mask_from_bools(flags: Sequence[bool]) -> int:
     """Bitmask with bit *i* set where ``flags[i]`` is true."""
     if not flags:
@@ -99,6 +90,25 @@ def _any(*masks: int) -> int:
 # ---------------------------------------------------------------------------------------
 # columns
 
+_SIMPLE_OR_NONE = frozenset((str, int, type(None)))
+_STR_OR_NONE = frozenset((str, type(None)))
+
+
+def frame_texts(texts: list[str]) -> bytes:
+    """``\\x00t1\\x00t2...\\x00``: the texts as UTF-8, each between NUL bytes, for one scan.
+
+    One ``join`` and one ``encode`` for the common case; texts holding NUL or lone
+    surrogates are encoded one by one with :func:`encode_text` (NUL becomes 0x01), so
+    the framing NULs are exactly ``len(texts) + 1``.
+    """
+    try:
+        buf = b"\x00" + "\x00".join(texts).encode() + b"\x00"
+    except UnicodeEncodeError:
+        buf = b""
+    if buf.count(0) != len(texts) + 1:
+        buf = b"\x00" + b"\x00".join(map(encode_text, texts)) + b"\x00"
+    return buf
+
 
 class _RowValues:
     """Per-row value lists of a keyword column, made on demand (only regex confirmation reads them)."""
@@ -118,155 +128,201 @@ class _RowValues:
 class Column:
     """One field's values over a batch, framed for scanning (built once, shared by groups).
 
-    ``buf`` is ``\x00chunk\x00chunk...\x00``; a chunk is one value text (a list value
-    gives one chunk per item, a keyword column one chunk per field value of the row).
-    ``chunk_rows`` maps chunks to rows when that is not the identity.
+    ``buf`` is ``\\x00chunk\\x00chunk...\\x00``.  A *slot* is one text a row offers: a row's
+    value, one item of a list value, or (keyword column) one of the row's field values.
+    Columns of ``str``/``int`` values frame each **distinct** value once, so the scanner
+    reads and reports a repeated path or call trace once per batch instead of once per
+    row; :meth:`row_bits` maps matched chunks back to every row holding them.
+
+    The slot -> chunk and slot -> row maps are built only when a scan has a match
+    (``None`` keys: chunk *i* is slot *i*; ``None`` row map: slot *i* is row *i*).
     """
 
-    __slots__ = ("_seps", "buf", "chunk_rows", "count", "lens", "values")
+    __slots__ = ("_keys", "_seps", "_slot_chunk", "_slot_counts", "_slot_rows", "_slots", "buf", "count", "values")
 
-    def __init__(self, values: Sequence[Any], texts: list[str], chunk_rows: np.ndarray | None) -> None:
+    def __init__(
+        self,
+        values: Sequence[Any],
+        texts: list[str],
+        *,
+        keys: list[Any] | None = None,
+        slots: Sequence[Any] | None = None,
+        slot_rows: np.ndarray | None = None,
+        slot_counts: list[int] | None = None,
+    ) -> None:
         self.values = values
-        self.chunk_rows = chunk_rows
         self.count = len(texts)
-        self.lens: list[int] | None = None  # char lengths when the text is pure ASCII
+        self.buf = frame_texts(texts) if texts else b""
+        self._keys = keys
+        self._slots = slots
+        self._slot_rows = slot_rows
+        self._slot_counts = slot_counts
         self._seps: np.ndarray | None = None
-        self.buf = b""
-        if texts:
-            self._frame(texts)
+        self._slot_chunk: np.ndarray | None = None
 
     @classmethod
     def of_values(cls, values: list[Any]) -> Column:
         """Column of one field from its per-row raw values (``None`` = absent)."""
         types = set(map(type, values))
-        if types == {str}:
-            return cls(values, values, None)
-        if types <= {str, int}:
-            return cls(values, list(map(str, values)), None)
+        if types <= _SIMPLE_OR_NONE:
+            return cls._distinct(values, dict.fromkeys(values), types, values)
         flags = list(map(is_not, values, repeat(None)))
         idx = list(compress(range(len(values)), flags))
-        present = list(compress(values, flags))
-        ptypes = set(map(type, present))
-        rows: list[int] | None = idx if len(idx) != len(values) else None
-        if ptypes <= {str}:
-            texts = present
-        elif ptypes <= {str, int}:
-            texts = list(map(str, present))
-        else:
-            texts = []
-            rows = []
-            for i in idx:
-                ts = value_texts(values[i])
-                texts.extend(ts)
-                rows.extend([i] * len(ts))
-        return cls(values, texts, np.asarray(rows, dtype=np.int64) if rows is not None else None)
+        texts: list[str] = []
+        rows: list[int] = []
+        for i in idx:
+            ts = value_texts(values[i])
+            texts.extend(ts)
+            rows.extend([i] * len(ts))
+        return cls(values, texts, slot_rows=np.asarray(rows, dtype=np.int64))
+
+    @classmethod
+    def _distinct(
+        cls,
+        values: Sequence[Any],
+        uniq: dict[Any, None],
+        types: set[type],
+        slots: Sequence[Any],
+        slot_counts: list[int] | None = None,
+    ) -> Column:
+        """Column framing each distinct ``str``/``int`` value of ``uniq`` (the slot values) once.
+
+        ``None`` (an absent value) offers no text.
+        """
+        uniq.pop(None, None)
+        keys = list(uniq)
+        texts = list(map(str, keys)) if int in types else keys
+        return cls(values, texts, keys=keys, slots=slots, slot_counts=slot_counts)
 
     @classmethod
     def of_rows(cls, fields: Sequence[Mapping[str, Any]]) -> Column:
-        """Keyword column: every field value of each row (one chunk per value).
+        """Keyword column: every field value of each row (one slot per value).
 
-        When every row has at least one field and every value is a string or an integer
-        (the common case), the column is built from one flattened value list with C-level
-        ``map``/``chain`` passes instead of a Python loop over the rows.
+        When every row is a dict whose values are strings, integers or null (the common case),
+        the column is built from one flattened value list with C-level ``map``/``chain``
+        passes, framing each distinct value once; other rows take a per-row loop.
         """
-        fast = cls._of_simple_rows(fields)
-        if fast is not None:
-            return fast
+        if all(map(dict.__instancecheck__, fields)):
+            flat = list(chain.from_iterable(map(dict.values, fields)))  # type: ignore[arg-type]
+            types = set(map(type, flat))
+            if types <= _SIMPLE_OR_NONE:
+                return cls._distinct(_RowValues(fields), dict.fromkeys(flat), types, flat, list(map(len, fields)))
         texts: list[str] = []
         counts: list[int] = []
         rows_values: list[Any] = []
-        simple = frozenset((str, int))
         for fd in fields:
-            vals = list(fd.values())
-            if not simple.issuperset(map(type, vals)):
-                flat: list[Any] = []
-                for v in vals:
-                    vcls = v.__class__
-                    if vcls is str or vcls is int:
-                        flat.append(v)
-                    elif v is not None:
-                        flat.extend(value_texts(v))
-                vals = flat
-            texts.append("\x00".join(map(str, vals)))
-            counts.append(max(len(vals), 1))
+            vals: list[Any] = []
+            for v in fd.values():
+                vcls = v.__class__
+                if vcls is str or vcls is int:
+                    vals.append(v)
+                elif v is not None:
+                    vals.extend(value_texts(v))
+            texts.extend(map(str, vals))
+            counts.append(len(vals))
             rows_values.append(vals)
-        chunk_rows = np.repeat(np.arange(len(fields), dtype=np.int64), counts)
-        col = cls(rows_values, [], chunk_rows)
-        col.count = int(chunk_rows.shape[0])
-        if texts:
-            col._frame_joined("\x00".join(texts), col.count)
-        return col
-
-    @classmethod
-    def _of_simple_rows(cls, fields: Sequence[Mapping[str, Any]]) -> Column | None:
-        """Keyword column of rows holding only ``str``/``int`` values, or ``None`` for any other input."""
-        if not all(map(dict.__instancecheck__, fields)):  # mappings that are not dicts
-            return None
-        counts = list(map(len, fields))
-        if not counts or 0 in counts:
-            return None
-        flat = list(chain.from_iterable(map(dict.values, fields)))  # type: ignore[arg-type]
-        types = set(map(type, flat))
-        if types == {str}:
-            texts = flat
-        elif types <= {str, int}:
-            texts = list(map(str, flat))
-        else:
-            return None
-        chunk_rows = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
-        return cls(_RowValues(fields), texts, chunk_rows)
-
-    def _frame(self, texts: list[str]) -> None:
-        text = "\x00".join(texts)
-        if text.isascii() and text.count("\x00") == len(texts) - 1:
-            self.buf = b"\x00" + text.encode() + b"\x00"
-            self.lens = list(map(len, texts))
-            return
-        self._frame_joined(text, len(texts), texts)
-
-    def _frame_joined(self, text: str, chunks: int, texts: list[str] | None = None) -> None:
-        try:
-            buf = b"\x00" + text.encode() + b"\x00"
-        except UnicodeEncodeError:
-            buf = b""
-        if buf:
-            seps = np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 0)
-            if len(seps) == chunks + 1:
-                self.buf = buf
-                self._seps = seps
-                return
-        if texts is None:  # keyword column with NUL inside values: frame value by value
-            texts = text.split("\x00")
-            if len(texts) != chunks:  # pragma: no cover - NUL inside a value of a keyword row
-                texts = [t.replace("\x00", "\x01") for t in texts]
-        self.buf = b"\x00" + b"\x00".join(encode_text(t) for t in texts) + b"\x00"
-        self._seps = None
-        self.lens = None
+        return cls(rows_values, texts, slot_counts=counts)
 
     @property
     def seps(self) -> np.ndarray:
         """Byte offsets of the framing NULs (``count + 1`` of them)."""
         if self._seps is None:
-            if self.lens is not None:
-                ends = np.cumsum(np.asarray(self.lens, dtype=np.int64) + 1)
-                self._seps = np.concatenate((np.zeros(1, dtype=np.int64), ends))
-            else:
-                self._seps = np.flatnonzero(np.frombuffer(self.buf, dtype=np.uint8) == 0)
+            self._seps = np.flatnonzero(np.frombuffer(self.buf, dtype=np.uint8) == 0)
         return self._seps
 
-    def rows_for_ends(self, ends: np.ndarray) -> np.ndarray:
-        """Row of each match end offset (the chunk holding the match's last byte)."""
+    @property
+    def slot_count(self) -> int:
+        """Number of slots (texts the rows offer, repeats included)."""
+        if self._slot_counts is not None:
+            return sum(self._slot_counts)
+        return len(self._slots) if self._slots is not None else self.count
+
+    @property
+    def slot_rows(self) -> np.ndarray | None:
+        """Row of each slot (``None``: slot *i* is row *i*)."""
+        if self._slot_rows is None and self._slot_counts is not None:
+            counts = self._slot_counts
+            self._slot_rows = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+        return self._slot_rows
+
+    def chunks_for_ends(self, ends: np.ndarray) -> np.ndarray:
+        """Chunk of each match end offset (the chunk holding the match's last byte)."""
         chunks = np.searchsorted(self.seps, ends - 1) - 1
-        np.clip(chunks, 0, max(self.count - 1, 0), out=chunks)
-        if self.chunk_rows is not None:
-            return self.chunk_rows[chunks]
+        np.maximum(chunks, 0, out=chunks)  # (ufuncs: np.clip costs several times more per call)
+        np.minimum(chunks, max(self.count - 1, 0), out=chunks)
         return chunks
+
+    def _slot_chunks(self) -> np.ndarray | None:
+        """Chunk of each slot (``count`` for a slot without text); ``None`` when chunk *i* is slot *i*."""
+        if self._keys is None:
+            return None
+        if self._slot_chunk is None:
+            slots = self._slots
+            assert slots is not None
+            index = dict(zip(self._keys, range(self.count), strict=True))
+            index[None] = self.count  # an absent value: the column past the last chunk
+            self._slot_chunk = np.fromiter(map(index.__getitem__, slots), dtype=np.int64, count=len(slots))
+        return self._slot_chunk
+
+    def row_bits(self, hit: np.ndarray, n: int) -> np.ndarray:
+        """Rows holding each selected chunk set: ``hit`` is ``(k, count + 1)`` booleans, the result ``(k, n)``.
+
+        A gather through the slot -> chunk map (and, for list values and keyword columns,
+        a scatter through the slot -> row map), so the cost is one pass over the slots
+        per selected set whatever the number of matched chunks.
+        """
+        slot_chunks = self._slot_chunks()
+        per_slot = np.take(hit, slot_chunks, axis=1) if slot_chunks is not None else hit[:, : self.count]
+        slot_rows = self.slot_rows
+        if slot_rows is None:
+            return per_slot
+        bits = np.zeros((hit.shape[0], n), dtype=bool)
+        sets, slots = np.nonzero(per_slot)
+        bits[sets, slot_rows[slots]] = True
+        return bits
+
+
+#: Cells of the (pattern x row) boolean matrices made at once by :func:`_pattern_masks`.
+_MATRIX_CELLS = 1 << 24
+
+
+def _pattern_masks(col: Column, packed: np.ndarray, n: int) -> list[tuple[int, int]]:
+    """``(pattern id, row bitmask)`` of every pattern with a match, from packed ``pid << 40 | end`` matches.
+
+    The matches become a (pattern x chunk) boolean matrix, :meth:`Column.row_bits` turns
+    it into (pattern x row), and one ``packbits`` gives the bytes of every bitmask.
+    """
+    chunks = col.chunks_for_ends(packed & _OFFSET_MASK)
+    ids = packed >> 40
+    if ids.min() == ids.max():  # one pattern matched (common): no sort
+        pid_list, which = [int(ids[0])], np.zeros(len(ids), dtype=np.intp)
+    else:
+        pids, which = np.unique(ids, return_inverse=True)
+        pid_list = pids.tolist()
+    width = (n + 7) // 8
+    step = max(1, _MATRIX_CELLS // max(n, col.count + 1, col.slot_count, 1))
+    from_bytes = int.from_bytes
+    out: list[tuple[int, int]] = []
+    for first in range(0, len(pid_list), step):
+        last = min(first + step, len(pid_list))
+        if first == 0 and last == len(pid_list):
+            sel_which, sel_chunks = which, chunks
+        else:
+            keep = (which >= first) & (which < last)
+            sel_which, sel_chunks = which[keep] - first, chunks[keep]
+        hit = np.zeros((last - first, col.count + 1), dtype=bool)
+        hit[sel_which, sel_chunks] = True
+        data = np.packbits(col.row_bits(hit, n), axis=1, bitorder="little").tobytes()
+        out.extend(
+            (pid, from_bytes(data[i * width : (i + 1) * width], "little")) for i, pid in enumerate(pid_list[first:last])
+        )
+    return out
 
 
 class Batch:
     """A set of events of one log source being evaluated, with the columns built so far."""
 
-    __slots__ = ("_columns", "_keys", "_presence", "fields", "full", "n")
+    __slots__ = ("_columns", "_keys", "_presence", "_values", "fields", "full", "n")
 
     def __init__(self, fields: list[Mapping[str, Any]]) -> None:
         self.fields = fields
@@ -274,6 +330,7 @@ class Batch:
         self.full = (1 << self.n) - 1
         self._columns: dict[str | None, Column | None] = {}
         self._presence: dict[str, int] = {}
+        self._values: dict[str, list[Any]] = {}
         self._keys: set[str] | None = None
 
     def has_field(self, name: str) -> bool:
@@ -283,16 +340,18 @@ class Batch:
         return name in self._keys
 
     def values(self, name: str) -> list[Any]:
-        """Raw values of field ``name`` per row (``None`` where absent)."""
-        col = self._columns.get(name)
-        if col is not None:
-            return col.values
+        """Raw values of field ``name`` per row (``None`` where absent), read once per batch."""
+        vals = self._values.get(name)
+        if vals is not None:
+            return vals
         if not self.has_field(name):
             return [None] * self.n
         try:
-            return list(map(dict.get, self.fields, repeat(name)))  # type: ignore[arg-type]
+            vals = list(map(dict.get, self.fields, repeat(name)))  # type: ignore[arg-type]
         except TypeError:  # fields that are mappings but not dicts
-            return [fd.get(name) for fd in self.fields]
+            vals = [fd.get(name) for fd in self.fields]
+        self._values[name] = vals
+        return vals
 
     def column(self, name: str | None) -> Column | None:
         """The scan column of field ``name`` (``None``: every value of each row, for keywords)."""
@@ -316,7 +375,7 @@ class Batch:
         """Bitmask of rows where field ``name`` is present and not null."""
         m = self._presence.get(name)
         if m is None:
-            m = mask_from_bools([v is not None for v in self.values(name)]) if self.has_field(name) else 0
+            m = mask_from_bools(list(map(is_not, self.values(name), repeat(None)))) if self.has_field(name) else 0
             self._presence[name] = m
         return m
 
@@ -503,7 +562,9 @@ class Group:
             if test.arg:
                 return lambda b: b.presence(name)  # type: ignore[arg-type]
             return lambda b: b.full ^ b.presence(name)  # type: ignore[arg-type]
-        if kind == ir.FIELDREF or name is None:
+        if kind == ir.FIELDREF and name is not None:
+            return self._fieldref_evaluator(test, name)
+        if name is None:
             pred = ir.row_predicate(test)
             return lambda b: mask_from_bools([pred(fd) for fd in b.fields])
         vpred = ir.value_predicate(test)
@@ -513,10 +574,17 @@ class Group:
         texts: dict[str, bool] = {}
 
         def per_value(b: Batch) -> int:
+            values = b.values(name)  # type: ignore[arg-type]
+            if set(map(type, values)) <= _STR_OR_NONE:  # text column: each new distinct text once
+                if len(texts) >= _MEMO_LIMIT:
+                    texts.clear()
+                for v in [v for v in dict.fromkeys(values) if v is not None and v not in texts]:
+                    texts[v] = vpred(v)
+                return mask_from_bools(list(map(texts.get, values, repeat(False))))
             others: dict[tuple[type, Any], bool] = {}
             flags: list[bool] = []
             add = flags.append
-            for v in b.values(name):  # type: ignore[arg-type]
+            for v in values:
                 if v.__class__ is str:
                     hit = texts.get(v)
                     if hit is None:
@@ -539,6 +607,28 @@ class Group:
             return mask_from_bools(flags)
 
         return per_value
+
+    @staticmethod
+    def _fieldref_evaluator(test: Test, name: str) -> Callable[[Batch], int]:
+        """A field-reference test over a batch: evaluated once per distinct pair of values.
+
+        When both fields hold only ``str``/``int`` values (or nothing), the predicate runs
+        on each distinct ``(value, other value)`` pair and the results are mapped back to
+        the rows with C-level passes; other values are tested row by row.
+        """
+        pred = ir.row_predicate(test)
+        other = test.arg[0]
+
+        def fieldref(b: Batch) -> int:
+            mine = b.values(name)
+            theirs = b.values(other)
+            if set(map(type, mine)) <= _SIMPLE_OR_NONE and set(map(type, theirs)) <= _SIMPLE_OR_NONE:
+                pairs = list(zip(mine, theirs, strict=True))
+                results = {p: pred({name: p[0], other: p[1]}) for p in dict.fromkeys(pairs)}
+                return mask_from_bools(list(map(results.__getitem__, pairs)))
+            return mask_from_bools([pred(fd) for fd in b.fields])
+
+        return fieldref
 
     # -- evaluation -------------------------------------------------------------------------
 
@@ -597,22 +687,8 @@ class Group:
             sc.db.scan(col.buf, match_event_handler=on_match, scratch=sc.db.scratch)
             if not found:
                 continue
-            packed = np.fromiter(found, dtype=np.int64, count=len(found))
-            rows = col.rows_for_ends(packed & _OFFSET_MASK)
-            pids = packed >> 40
-            # Group the matches by pattern: a stable sort (radix for small ids) keeps each
-            # pattern's rows in order; repeated rows are harmless, a mask sets a bit once.
-            narrow = pids.astype(np.int16) if len(sc.pattern_tests) <= 32767 else pids
-            order = np.argsort(narrow, kind="stable")
-            pids = pids[order]
-            rws = rows[order]
-            bounds = np.flatnonzero(np.diff(pids)) + 1
-            starts = np.concatenate(([0], bounds))
-            ends = np.concatenate((bounds, [len(pids)]))
-            pid_list = pids[starts].tolist()
             pending: dict[int, int] = {}
-            for pid, s, e in zip(pid_list, starts.tolist(), ends.tolist(), strict=True):
-                mask = mask_from_rows(rws[s:e], n)
+            for pid, mask in _pattern_masks(col, np.fromiter(found, dtype=np.int64, count=len(found)), n):
                 for li in sc.pattern_tests[pid]:
                     if li in self._confirm:
                         pending[li] = pending.get(li, 0) | mask
