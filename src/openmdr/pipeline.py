@@ -25,7 +25,6 @@ from openmdr.bus import TOPIC_EVENTS, Bus
 from openmdr.enrich import Enricher, GeoLocator
 from openmdr.gctuning import relaxed_gc
 from openmdr.models import Event, ParseError, RawRecord, Rejection, events_to_table, make_event_id
-from openmdr.models.event import encode_fields
 from openmdr.normalize import MAX_RECORD_BYTES, Parser, get_parser, parse_each
 from openmdr.store.lake import EventLake
 from openmdr.store.state import StateStore, reason_key
@@ -131,16 +130,6 @@ def _stamped(record: RawRecord, result: Event | Exception, tenant: str, ingested
     return result
 
 
-def _stamped_for_lake(
-    record: RawRecord, result: Event | Exception, tenant: str, ingested_at: datetime
-) -> Event | Rejection:
-    """:func:`_stamped`, with the fields encoded for the lake now, while the parsed mapping is in the CPU cache."""
-    stamped = _stamped(record, result, tenant, ingested_at)
-    if type(stamped) is Event:
-        stamped.fields_json = encode_fields(stamped.fields)
-    return stamped
-
-
 def parse_record(record: RawRecord, tenant: str, ingested_at: datetime) -> Event | Rejection:
     """Parse one record into a stamped event, or the rejection that explains why not.
 
@@ -156,18 +145,13 @@ def parse_record(record: RawRecord, tenant: str, ingested_at: datetime) -> Event
     return _stamped(record, event, tenant, ingested_at)
 
 
-def parse_records(
-    records: Sequence[RawRecord], tenant: str, ingested_at: datetime, for_lake: bool = False
-) -> list[Event | Rejection]:
+def parse_records(records: Sequence[RawRecord], tenant: str, ingested_at: datetime) -> list[Event | Rejection]:
     """Parse a block of records: for each, in order, exactly what :func:`parse_record` gives.
 
     Consecutive records of one format go to their parser in one
     :func:`~openmdr.normalize.parse_each` call (``parse_batch`` where the parser has it),
     so the per-record cost of the registry look-up and the call chain is paid per run.
-    ``for_lake`` also sets each event's :attr:`~openmdr.models.Event.fields_json` (what
-    the lake stores), cheapest right after parsing.
     """
-    stamp = _stamped_for_lake if for_lake else _stamped
     out: list[Event | Rejection] = []
     parsers: dict[str, Parser] = {}
     run: list[RawRecord] = []
@@ -177,7 +161,7 @@ def parse_records(
     def settle() -> None:
         if run_parser is not None and run:
             results = parse_each(run_parser, run)
-            out.extend(map(stamp, run, results, repeat(tenant, len(run)), repeat(ingested_at, len(run))))
+            out.extend(map(_stamped, run, results, repeat(tenant, len(run)), repeat(ingested_at, len(run))))
         run.clear()
 
     for record in records:
@@ -275,7 +259,7 @@ class IngestPipeline:
             records, block = block, []
             batch_size = self.batch_size
             by_format = report.by_format
-            results = parse_records(records, tenant, self.clock(), for_lake=True)
+            results = parse_records(records, tenant, self.clock())
             if len(events) + len(results) < batch_size and Rejection not in map(type, results):
                 events.extend(results)  # type: ignore[arg-type]  # the common block: all parsed, no batch ends
                 by_format.update(map(_RECORD_FORMAT, records))

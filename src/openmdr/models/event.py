@@ -149,10 +149,6 @@ class Event:
     asset_class: str | None = None
     origin: str | None = None
     natural_key: str | None = field(default=None, repr=False)
-    #: ``fields`` serialized (:func:`encode_fields`) by whoever built the event, while the
-    #: mapping was fresh in the CPU cache; :func:`events_to_table` uses it instead of encoding
-    #: again.  Code that changes ``fields`` afterwards must reset it to None.
-    fields_json: bytes | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the event as a plain dict in lake column order (``fields`` stays a dict)."""
@@ -202,12 +198,10 @@ def encode_fields(original: dict[str, Any]) -> bytes:
 def fields_column(events: list[Event]) -> pa.Array | pa.ChunkedArray:
     """The lake's ``fields`` column of ``events``: :func:`dump_fields` of each, without a text round trip.
 
-    An event's :attr:`Event.fields_json`, when set, is taken as it is.
-
     orjson writes UTF-8, so its bytes become the string column as they are (a binary
     array viewed as string) instead of being decoded to ``str`` and encoded again.
     """
-    encoded = pa.array([e.fields_json or encode_fields(e.fields) for e in events], type=pa.binary())
+    encoded = pa.array([encode_fields(e.fields) for e in events], type=pa.binary())
     if isinstance(encoded, pa.ChunkedArray):  # a batch beyond 2 GB of text arrives in chunks
         return pa.chunked_array([chunk.view(pa.string()) for chunk in encoded.chunks], type=pa.string())
     return encoded.view(pa.string())
