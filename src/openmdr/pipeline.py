@@ -332,11 +332,10 @@ class IngestPipeline:
     def _flush(self, tenant: str, events: list[Event], rejections: list[Rejection], report: IngestReport) -> None:
         """Enrich, store and publish one batch; dead-letter the rejections.
 
-        The lake may hold small day partitions until the submission ends (``hold``);
-        every caller flushes it before returning.
-
         The batch is put in time order first (stable: arrival order among equal times), so
-        the lake cuts it into day partitions without reordering the rows.
+        the lake cuts it into day partitions without reordering the rows.  The lake may
+        hold small day partitions (``hold``) until the caller flushes it, which every
+        caller does before it returns.
         """
         if events:
             with self._lock:

@@ -13,7 +13,9 @@ until that partition has gathered enough rows, the held bytes pass
 many days then costs a file for each day that has rows enough, not one per day and batch
 (every part file costs a millisecond or two whatever its size).  Deduplication and the
 returned rows are the same either way, and every read flushes first, so readers always
-see every stored row.
+see every stored row.  A process that dies before the flush loses its held rows (at most
+the small partitions of the submissions in progress); importing the same input again
+stores them, because their ids were never written either.
 
 Tenant queries (:meth:`EventLake.query`) run in a DuckDB connection whose file access is
 restricted to that tenant's directory and whose configuration is locked before the
