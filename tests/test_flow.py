@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from openmdr.bus import TOPIC_ALERTS, TOPIC_EVENTS, InProcessBus
 from openmdr.flow import DetectionFlow, StageDetector
-from openmdr.models import Alert, Case, Event, Rejection, events_to_table
+from openmdr.models import Alert, Case, Event, Rejection, TenantInfo, events_to_table
 
 T0 = datetime(2026, 3, 2, 10, tzinfo=UTC)
 
@@ -88,3 +88,35 @@ def test_micro_batching_detects_the_same_alerts_once_per_window() -> None:
     assert sorted({a.tenant for a in cases.alerts}) == ["acme", "globex", "initech"] and len(cases.alerts) == 15
     bus.publish(TOPIC_EVENTS, _events(2))  # no longer holding: straight through
     assert calls == [15, 2]
+
+
+def test_sigma_stage_follows_a_library_activated_elsewhere(tmp_path: Any) -> None:
+    """A library installed by another process is evaluated once the stage's next check comes round."""
+    from openmdr.detect import library_from_texts
+    from openmdr.flow import LIBRARY_CHECK_SECONDS, platform_detectors
+    from openmdr.models.event import EVENT_SCHEMA
+    from openmdr.runtime import Platform
+
+    platform = Platform.from_data_dir(tmp_path / "data")
+    try:
+        now = [1000.0]
+        sigma = platform_detectors(platform, monotonic=lambda: now[0])[0]
+        assert sigma.name == "sigma" and platform.detection.library_version is None  # the rule pack
+        rule = "title: t\nid: 11111111-1111-4111-8111-111111111111\nlogsource: {product: windows}\n"
+        rule += "detection: {sel: {EventID: 1}, condition: sel}\n"
+        platform.rules.install(library_from_texts([("r.yml", rule)]), "cli", "alice")  # e.g. `openmdr rules install`
+        empty = EVENT_SCHEMA.empty_table()
+        sigma.detect(empty)
+        assert platform.detection.library_version is None  # not checked yet
+        platform.state.create_tenant(TenantInfo(name="acme"), actor="test")
+        platform.rules.set_enabled("acme", "11111111-1111-4111-8111-111111111111", False, "bob")  # e.g. the CLI
+        now[0] += LIBRARY_CHECK_SECONDS
+        sigma.detect(empty)
+        assert platform.detection.library_version == 1
+        assert "11111111-1111-4111-8111-111111111111" in platform.detection.engine.overrides["acme"].disabled
+        platform.rules.set_severity("acme", "11111111-1111-4111-8111-111111111111", "low", "bob")  # same library
+        now[0] += LIBRARY_CHECK_SECONDS
+        sigma.detect(empty)
+        assert platform.detection.engine.overrides["acme"].severity == {"11111111-1111-4111-8111-111111111111": "low"}
+    finally:
+        platform.close()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -178,6 +179,11 @@ class DetectionFlow:
             self._publish_alerts(alerts)
             return len(alerts)
 
+    def publish_alerts(self, alerts: Iterable[Alert]) -> None:
+        """Publish alerts found outside a batch (a rule library switch closing open windows), counted as any."""
+        with self._lock:
+            self._publish_alerts(alerts)
+
     def _publish_alerts(self, alerts: Iterable[Alert]) -> None:
         batch = list(alerts)
         if not batch:
@@ -271,18 +277,38 @@ class StageDetector:
         return self.flush_fn()
 
 
-def platform_detectors(platform: Any) -> list[Detector]:
-    """The detection sources of a platform: Sigma rules, indicators, then behaviour analytics."""
+#: How often (wall-clock seconds) the Sigma stage asks the rule store whether another library was activated.
+LIBRARY_CHECK_SECONDS = 30.0
+
+
+def platform_detectors(platform: Any, monotonic: Callable[[], float] = time.monotonic) -> list[Detector]:
+    """The detection sources of a platform: Sigma rules, indicators, then behaviour analytics.
+
+    The Sigma stage follows the rule store: at most every :data:`LIBRARY_CHECK_SECONDS`
+    it checks the active library version and re-reads the tenants' overrides, so what any
+    process changed (the API, ``openmdr rules install``, ``openmdr rules disable``) is
+    evaluated from then on.
+    """
     detection = platform.detection
     matcher = platform.indicator_matcher
     analytics = platform.analytics
+    next_check = monotonic() + LIBRARY_CHECK_SECONDS
+
+    def sigma(table: pa.Table) -> list[Alert]:
+        nonlocal next_check
+        closed: list[Alert] = []
+        if monotonic() >= next_check:
+            next_check = monotonic() + LIBRARY_CHECK_SECONDS
+            closed = detection.follow(platform.rules)
+            detection.reload_overrides(platform.rules)  # overrides changed by another process, too
+        return closed + detection.evaluate(table)
 
     def match_indicators(table: pa.Table) -> list[Alert]:
         matcher.refresh()
         return matcher.match(table, now=platform.clock())
 
     return [
-        StageDetector("sigma", detection.evaluate, detection.flush),
+        StageDetector("sigma", sigma, detection.flush),
         StageDetector("ioc", match_indicators),
         StageDetector("analytics", analytics.feed, analytics.flush),
     ]

@@ -70,8 +70,11 @@ def test_rules_overrides_and_indicators(client: TestClient, world: World) -> Non
     root = world.headers("root")
     rule = "title: t\nid: 11111111-1111-4111-8111-111111111111\nlogsource: {product: windows}\n"
     rule += "detection: {sel: {EventID: 1}, condition: sel}\n"
+    detection = world.platform.detection  # the running detection of this process
     installed = client.post("/api/v1/rules/versions", json={"files": [{"path": "r.yml", "text": rule}]}, headers=root)
     assert installed.status_code == 201 and installed.json()["active"] is True
+    assert detection.library_version == installed.json()["version"]  # switched at once, no restart
+    assert [m.id for m in detection.engine.ruleset.metas] == ["11111111-1111-4111-8111-111111111111"]
     indicator = world.indicators["alpha"]
     listed = client.get("/api/v1/tenants/alpha/indicators", headers=engineer).json()
     assert [i["id"] for i in listed] == [indicator]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from openmdr.detect import DetectionService, Engine, TenantOverrides, default_library, library_from_texts
 from openmdr.models.event import events_to_table, table_to_events
+from openmdr.store.state import StateStore
 from tests.detect.helpers import at, event, rule_text
 from tests.detect.test_correlation import FAIL, correlation
 
@@ -87,3 +88,30 @@ def test_account_management_alerts_name_the_acting_account_too() -> None:
     logon = Event(time=event.time, source_format="winevent_json", fields={"SubjectUserName": "svc"},
                   event_code="4624", user="alice")  # fmt: skip
     assert entities_of([logon])["user"] == "alice"
+
+
+def test_follow_switches_to_the_active_library_and_closes_old_windows(state_store: StateStore, tmp_path: Path) -> None:
+    """A library installed in the rule store is evaluated from the next batch; open windows are not lost."""
+    from openmdr.store.rules import RuleStore
+
+    rules = RuleStore(state_store)
+    rules.install(library_from_texts([("fail.yml", FAIL), ("burst.yml", correlation(
+        "event_count", ["failed_logon"], {"lt": 3}, ["User"]))]), "v1", "alice")  # fmt: skip
+    service = DetectionService.from_rule_store(rules, cache_dir=tmp_path / "cache")
+    assert service.library_version == 1 and service.follow(rules) == []  # nothing changed: nothing done
+    fail = event({"Action": "fail", "User": "bob"}, time=at(0), event_id="x1")
+    assert service.evaluate(events_to_table([fail])) == []  # a correlation's member rule: its window opens
+
+    send = rule_text({"sel": {"Action": "send"}, "condition": "sel"}, rule_id="00000000-0000-4000-8000-00000000000c")
+    rules.install(library_from_texts([("send.yml", send)]), "v2", "alice")
+    closed = service.follow(rules)  # the old ruleset's open event_count window closes with its alert
+    assert [(a.details["correlation_type"], a.evidence) for a in closed] == [("event_count", ["x1"])]
+    assert service.library_version == 2
+    sent = event({"Action": "send"}, time=at(10), event_id="x2")
+    batch = events_to_table([fail, sent])
+    assert [a.rule_id for a in service.evaluate(batch)] == ["00000000-0000-4000-8000-00000000000c"]
+
+    rules.activate(1, "bob")  # rolled back: the first library again
+    assert service.follow(rules) == [] and service.library_version == 1
+    assert service.evaluate(batch) == []  # no send rule any more; the failure opens a window again
+    assert [a.details["correlation_type"] for a in service.flush()] == ["event_count"]

@@ -109,7 +109,9 @@ def install_domain_routers(app: FastAPI, platform: Platform) -> None:
         "cases": CaseWork(platform.cases, platform.state),
         "suppressions": SuppressionWork(platform.cases),
         "response": ResponseWork(platform.response),
-        "rules": RuleWork(platform.rules, lambda tenant: _reload_overrides(platform, tenant)),
+        "rules": RuleWork(
+            platform.rules, lambda tenant: _reload_overrides(platform, tenant), lambda: _follow_library(platform)
+        ),
         "indicators": IndicatorWork(platform.intel, lambda: platform.learning),
     }
     app.include_router(cases.router)
@@ -145,6 +147,14 @@ def _reload_overrides(platform: Platform, tenant: str) -> None:
     """Hand a tenant's changed overrides to this process's detection service, if it is running."""
     if "detection" in platform.__dict__:  # never compile the rule library just for this
         platform.detection.set_overrides(tenant, platform.rules.overrides(tenant))
+
+
+def _follow_library(platform: Platform) -> None:
+    """Switch this process's running detection to the active rule library; publish what closing its windows found."""
+    if "detection" in platform.__dict__:  # a process that does not detect compiles nothing
+        closed = platform.detection.follow(platform.rules)
+        if closed and "flow" in platform.__dict__:
+            platform.flow.publish_alerts(closed)
 
 
 def open_cases_per_tenant(state: StateStore) -> dict[str, int]:

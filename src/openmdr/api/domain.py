@@ -249,9 +249,15 @@ class ResponseWork:
 class RuleWork:
     """The global rule library (provider-wide) and each tenant's overrides and exceptions."""
 
-    def __init__(self, rules: RuleStore, on_overrides_changed: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        rules: RuleStore,
+        on_overrides_changed: Callable[[str], None] | None = None,
+        on_library_changed: Callable[[], None] | None = None,
+    ) -> None:
         self.rules = rules
         self.on_overrides_changed = on_overrides_changed
+        self.on_library_changed = on_library_changed
 
     def _changed(self, tenant: str) -> None:
         """Let the running detection apply the tenant's new overrides from its next batch."""
@@ -268,12 +274,21 @@ class RuleWork:
         from openmdr.detect.rules import library_from_texts
 
         require(principal, "rule:write", None)
-        return self.rules.install(library_from_texts(files), source, principal.actor)
+        installed = self.rules.install(library_from_texts(files), source, principal.actor)
+        self._library_changed()
+        return installed
 
     def activate(self, principal: Principal, version: int) -> RuleSetInfo:
         """Roll the active library back or forward to an installed version."""
         require(principal, "rule:write", None)
-        return self.rules.activate(version, principal.actor)
+        active = self.rules.activate(version, principal.actor)
+        self._library_changed()
+        return active
+
+    def _library_changed(self) -> None:
+        """Let the running detection switch to the newly active library before its next batch."""
+        if self.on_library_changed is not None:
+            self.on_library_changed()
 
     def overrides(self, principal: Principal, tenant: str) -> tuple[Any, builtins.list[ExceptionInfo]]:
         """The tenant's overrides (disabled rules, severities) and exceptions."""

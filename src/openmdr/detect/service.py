@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,13 +39,23 @@ class DetectionService:
     Sigma-filter exceptions) are applied by each event's ``tenant`` column.  Correlation
     windows carry over between calls (bounded state); :meth:`flush` closes every open
     window at the end of a stream or on shutdown and returns the alerts that causes.
-    The service is not thread-safe: run one per worker and partition by tenant.
+    :meth:`follow` switches to a newly activated library of the rule store.  Calls are
+    serialized by a lock (an API thread may switch libraries while a worker evaluates);
+    scale out by running one service per worker, partitioned by tenant.
     """
 
-    def __init__(self, engine: Engine, overrides_by_tenant: Mapping[str, TenantOverrides] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        overrides_by_tenant: Mapping[str, TenantOverrides] | None = None,
+        library_version: int | None = None,
+    ) -> None:
         if engine.ruleset is None:
             raise ValueError("the engine has no ruleset: call Engine.compile() first")
         self.engine = engine
+        #: The rule store's version this service evaluates (``None``: the rule pack, or a library given directly).
+        self.library_version = library_version
+        self._lock = threading.RLock()
         for tenant, overrides in (overrides_by_tenant or {}).items():
             engine.set_overrides(tenant, overrides)
 
@@ -54,38 +65,66 @@ class DetectionService:
         library: RuleLibrary | None = None,
         overrides_by_tenant: Mapping[str, TenantOverrides] | None = None,
         cache_dir: Path | None = None,
+        library_version: int | None = None,
     ) -> DetectionService:
         """A service over ``library`` (default: the rule pack), compiled through the on-disk cache."""
         engine = Engine(cache_dir=cache_dir if cache_dir is not None else default_cache_dir())
         engine.compile(library if library is not None else default_library())
-        return cls(engine, overrides_by_tenant)
+        return cls(engine, overrides_by_tenant, library_version)
 
     @classmethod
     def from_rule_store(cls, rules: RuleStore, cache_dir: Path | None = None) -> DetectionService:
         """A service over the store's active library (else the rule pack) and every tenant's overrides."""
-        library = rules.library()
-        return cls.from_library(library, rules.all_overrides(), cache_dir)
+        active = rules.active()
+        library = rules.library(active.version) if active is not None else None
+        return cls.from_library(library, rules.all_overrides(), cache_dir, active.version if active else None)
+
+    def follow(self, rules: RuleStore) -> list[Alert]:
+        """Switch to the store's active library if it is not the one evaluated; returns the alerts this causes.
+
+        The new library is compiled (through the on-disk cache) with every tenant's
+        overrides and used from the next batch on.  Correlation windows still open under
+        the old ruleset are closed, and the alerts they produce are returned so that the
+        caller publishes them like any others.  Nothing happens when the version is the same.
+        """
+        active = rules.active()
+        version = active.version if active is not None else None
+        if version == self.library_version:
+            return []
+        library = rules.library(version) if version is not None else None
+        engine = Engine(cache_dir=self.engine.cache_dir if self.engine.cache_dir is not None else default_cache_dir())
+        engine.compile(library if library is not None else default_library())  # outside the lock: it can take seconds
+        with self._lock:
+            for tenant, overrides in rules.all_overrides().items():  # read now: none changed meanwhile is lost
+                engine.set_overrides(tenant, overrides)
+            old, self.engine, self.library_version = self.engine, engine, version
+            return old.flush()
 
     def reload_overrides(self, rules: RuleStore) -> None:
         """Re-read every tenant's overrides from the store (after an override changed)."""
-        current = rules.all_overrides()
-        for tenant in set(self.engine.overrides) - set(current):
-            self.engine.set_overrides(tenant, None)
-        for tenant, overrides in current.items():
-            self.engine.set_overrides(tenant, overrides)
+        with self._lock:
+            current = rules.all_overrides()
+            for tenant in set(self.engine.overrides) - set(current):
+                self.engine.set_overrides(tenant, None)
+            for tenant, overrides in current.items():
+                self.engine.set_overrides(tenant, overrides)
 
     def set_overrides(self, tenant: str, overrides: TenantOverrides | None) -> None:
         """Replace (``None``: remove) one tenant's overrides, effective from the next batch."""
-        self.engine.set_overrides(tenant, overrides)
+        with self._lock:
+            self.engine.set_overrides(tenant, overrides)
 
     def evaluate(self, table: pa.Table) -> list[Alert]:
         """Alerts of one batch of events in ``EVENT_SCHEMA`` layout (events rebuilt for hits only)."""
-        return self.engine.evaluate_table(table)
+        with self._lock:
+            return self.engine.evaluate_table(table)
 
     def evaluate_events(self, events: Sequence[Event]) -> list[Alert]:
         """Alerts of one batch of :class:`Event` objects (same as :meth:`evaluate`)."""
-        return self.engine.evaluate(events)
+        with self._lock:
+            return self.engine.evaluate(events)
 
     def flush(self) -> list[Alert]:
         """Close every open correlation window; the alerts this produces."""
-        return self.engine.flush()
+        with self._lock:
+            return self.engine.flush()
