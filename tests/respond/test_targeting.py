@@ -325,3 +325,22 @@ def test_a_minor_destination_of_an_outbound_volume_alert_is_not_blocked() -> Non
                                          ACME_NIGHT, ACME_NIGHT, entities={"dst_ip": "153.31.4.229"})], ACME,
                     ACME_ASSETS)  # fmt: skip
     assert "153.31.4.229" in acted(plan, "block_ip")  # another alert gives it a part: evidence wins
+
+
+def test_what_ran_is_killed_not_its_parent_shell_or_command_line() -> None:
+    """The process the alerts saw is killed; the explorer.exe that started it and its command line are not."""
+    from openmdr.correlate.triage import summarize_case
+
+    dump = endpoint_alert(ACME_NIGHT, "LSASS access by procdump", "BER-WS-007", "l.mueller",
+                          "C:\\Users\\l.mueller\\Downloads\\procdump64.exe", parent_process="C:\\Windows\\explorer.exe",
+                          command_line="procdump64.exe -ma lsass.exe out.dmp")  # fmt: skip
+    dump.attack = ["T1003.001"]
+    summary = summarize_case([dump], {dump.alert_id: 80.0})
+    roles = {o.value: o.role for o in summary.observables if o.type == "process"}
+    assert roles == {"C:\\Users\\l.mueller\\Downloads\\procdump64.exe": None, "C:\\Windows\\explorer.exe": "parent",
+                     "procdump64.exe -ma lsass.exe out.dmp": "command_line"}  # fmt: skip
+    case = Case(case_id="C-dump", tenant="acme", title=dump.title, severity="high", techniques=["T1003.001"],
+                tactics=["credential-access"], sources=["sigma"], observables=summary.observables,
+                entities=summary.entities, sla=SlaClock(detected_at=ACME_NIGHT), created_at=ACME_NIGHT)  # fmt: skip
+    plan = plan_for(case, [dump], ACME, ACME_ASSETS)
+    assert acted(plan, "kill_process") == {"C:\\Users\\l.mueller\\Downloads\\procdump64.exe"}

@@ -127,6 +127,12 @@ class CaseSummary:
     last_event_at: datetime | None
 
 
+#: The part an entity key gives its observable (a process seen only as a parent or by its command line).
+_ENTITY_ROLES = {
+    "src_ip": "source", "dst_ip": "destination", "parent_process": "parent", "command_line": "command_line",
+}  # fmt: skip
+
+
 def _observable_type(kind: str, value: str) -> str:
     if kind == "hash":
         return {32: "hash_md5", 40: "hash_sha1"}.get(len(value), "hash_sha256")
@@ -185,7 +191,7 @@ def summarize_case(
                 otype = _observable_type(key, text)
                 if otype == "ip" and not _is_address(text):
                     continue
-                role = {"src_ip": "source", "dst_ip": "destination"}.get(key)
+                role = _ENTITY_ROLES.get(key)
                 if (otype, text) not in observables and len(observables) < 500:
                     is_internal = internal(otype, text) if internal else _default_internal(otype, text)
                     observables[(otype, text)] = Observable(otype, text, is_internal, role)

@@ -98,20 +98,23 @@ class TargetSelector:
 
     ``evidence`` (accounts only) keeps the users the case's alerts give one of these roles
     (:data:`~openmdr.respond.evidence.EVIDENCE_ROLES`, e.g. ``[compromised, actor]``); the planner
-    applies it and says for every other user why it is not acted on.
+    applies it and says for every other user why it is not acted on.  ``not_roles`` (YAML
+    ``not_role``) leaves out observables with one of these roles, e.g. a process that is only
+    the *parent* of what the alerts saw, or a process known only by its command line.
     """
 
     type: str
     roles: tuple[str, ...] = ()
     internal: bool | None = None
     evidence: tuple[str, ...] = ()
+    not_roles: tuple[str, ...] = ()
 
     def select(self, case: Case) -> list[Observable]:
         """The matching observables of ``case`` (entities count as observables without a role), unique."""
         types = HASH_TYPES if self.type == "hash" else (self.type,)
         found: dict[tuple[str, str], Observable] = {}
         for o in case.observables:
-            role_ok = not self.roles or o.role in self.roles
+            role_ok = (not self.roles or o.role in self.roles) and o.role not in self.not_roles
             if o.type in types and role_ok and (self.internal is None or o.internal == self.internal):
                 found.setdefault((self.type, o.value.lower()), o)
         if not self.roles and self.internal is None:
@@ -277,13 +280,15 @@ def _parse_selector(raw: Any, expected: str, where: str, problems: list[str]) ->
     if not isinstance(raw, Mapping):
         problems.append(f"{where}.targets must be a mapping")
         return None
-    _unknown(raw, {"type", "role", "internal", "evidence"}, f"{where}.targets", problems)
+    _unknown(raw, {"type", "role", "not_role", "internal", "evidence"}, f"{where}.targets", problems)
     typ = str(raw.get("type") or expected)
     allowed = {expected} | ({"hash", *HASH_TYPES} if expected == "hash" else set())
     if typ not in allowed:
         problems.append(f"{where}.targets: type must be {expected!r} for this action, got {typ!r}")
     roles = raw.get("role") or ()
     roles = (roles,) if isinstance(roles, str) else tuple(str(r) for r in roles)
+    not_roles = raw.get("not_role") or ()
+    not_roles = (not_roles,) if isinstance(not_roles, str) else tuple(str(r) for r in not_roles)
     internal = raw.get("internal")
     if internal is not None and not isinstance(internal, bool):
         problems.append(f"{where}.targets: internal must be true or false")
@@ -294,7 +299,7 @@ def _parse_selector(raw: Any, expected: str, where: str, problems: list[str]) ->
         problems.append(f"{where}.targets: evidence applies to user targets only")
     problems += [f"{where}.targets: unknown evidence {e!r}; one of {', '.join(EVIDENCE_ROLES)}"
                  for e in evidence if e not in EVIDENCE_ROLES]  # fmt: skip
-    return TargetSelector(typ, roles, internal, evidence)
+    return TargetSelector(typ, roles, internal, evidence, not_roles)
 
 
 def _parse_condition(raw: Any, where: str, problems: list[str]) -> Condition:
