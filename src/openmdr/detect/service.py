@@ -29,6 +29,13 @@ def default_library() -> RuleLibrary:
     return RuleLibrary()
 
 
+def _compiled(library: RuleLibrary | None, cache_dir: Path | None) -> Engine:
+    """An engine compiled from ``library`` (``None``: the rule pack) through the cache in ``cache_dir``."""
+    engine = Engine(cache_dir=cache_dir)
+    engine.compile(library if library is not None else default_library())
+    return engine
+
+
 class DetectionService:
     """Sigma detection over batches of the event lake's Arrow layout, for the streaming pipeline.
 
@@ -68,8 +75,7 @@ class DetectionService:
         library_version: int | None = None,
     ) -> DetectionService:
         """A service over ``library`` (default: the rule pack), compiled through the on-disk cache."""
-        engine = Engine(cache_dir=cache_dir if cache_dir is not None else default_cache_dir())
-        engine.compile(library if library is not None else default_library())
+        engine = _compiled(library, cache_dir if cache_dir is not None else default_cache_dir())
         return cls(engine, overrides_by_tenant, library_version)
 
     @classmethod
@@ -92,8 +98,7 @@ class DetectionService:
         if version == self.library_version:
             return []
         library = rules.library(version) if version is not None else None
-        engine = Engine(cache_dir=self.engine.cache_dir if self.engine.cache_dir is not None else default_cache_dir())
-        engine.compile(library if library is not None else default_library())  # outside the lock: it can take seconds
+        engine = _compiled(library, self.engine.cache_dir)  # outside the lock: it can take seconds
         with self._lock:
             for tenant, overrides in rules.all_overrides().items():  # read now: none changed meanwhile is lost
                 engine.set_overrides(tenant, overrides)

@@ -182,13 +182,8 @@ def _json_default(value: Any) -> Any:
 _DUMP_OPTION = orjson.OPT_NON_STR_KEYS
 
 
-def dump_fields(original: dict[str, Any]) -> str:
-    """Serialize an event's original fields to JSON text for the lake (lossless for JSON types)."""
-    return encode_fields(original).decode()
-
-
 def encode_fields(original: dict[str, Any]) -> bytes:
-    """:func:`dump_fields` as UTF-8 bytes, the form the lake's ``fields`` column is built from."""
+    """Serialize an event's original fields to UTF-8 JSON for the lake (lossless for JSON types)."""
     try:
         return orjson.dumps(original)  # the common case: JSON types with text keys
     except TypeError:  # bytes, other objects or non-text keys: written as text
@@ -196,7 +191,7 @@ def encode_fields(original: dict[str, Any]) -> bytes:
 
 
 def fields_column(events: list[Event]) -> pa.Array | pa.ChunkedArray:
-    """The lake's ``fields`` column of ``events``: :func:`dump_fields` of each, without a text round trip.
+    """The lake's ``fields`` column of ``events``: :func:`encode_fields` of each, without a text round trip.
 
     orjson writes UTF-8, so its bytes become the string column as they are (a binary
     array viewed as string) instead of being decoded to ``str`` and encoded again.
@@ -207,8 +202,9 @@ def fields_column(events: list[Event]) -> pa.Array | pa.ChunkedArray:
     return encoded.view(pa.string())
 
 
-#: Lake columns read from the event's attributes (``fields`` is serialized on its own).
+#: Lake columns read from the event's attributes (``fields``, the last column, is serialized on its own).
 _ATTRIBUTE_COLUMNS = [(f.name, f.type, operator.attrgetter(f.name)) for f in EVENT_SCHEMA if f.name != "fields"]
+assert EVENT_SCHEMA.names[-1] == "fields", "events_to_table appends the fields column last"
 
 
 def events_to_table(events: list[Event]) -> pa.Table:
