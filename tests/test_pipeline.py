@@ -9,13 +9,14 @@ from pathlib import Path
 
 import orjson
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from openmdr.bus import TOPIC_EVENTS
 from openmdr.ingest.files import plan_sources, read_sources
 from openmdr.models import Event, ParseError, RawRecord, TenantInfo
 from openmdr.normalize.base import _REGISTRY, MAX_RECORD_BYTES, parser_function
-from openmdr.pipeline import IngestReport, UnknownTenantError
+from openmdr.pipeline import PARSE_BLOCK, IngestPipeline, IngestReport, UnknownTenantError
 from openmdr.runtime import Platform
 
 
@@ -127,3 +128,35 @@ def test_dead_letters_replay_after_a_parser_fix(platform: Platform) -> None:
         assert len(platform.state.list_dead_letters(tenant="acme", status="replayed")) == 3
     finally:
         _REGISTRY.pop(fmt, None)
+
+
+def test_large_out_of_order_submission_lands_in_time_ordered_day_partitions(platform: Platform, tmp_path: Path) -> None:
+    """Blocks are parsed and tabled one by one; the batch they form is still stored in time order per day."""
+    n = PARSE_BLOCK * 5 + 17  # several blocks, the last one short, batches ending inside none of them
+    lines = [
+        orjson.dumps({"@timestamp": f"2026-03-0{1 + (i * 7) % 3}T{(n - i) // 3600 % 24:02d}:{(n - i) // 60 % 60:02d}:"
+                      f"{(n - i) % 60:02d}Z", "host": "ws-1", "n": i})
+        for i in range(n)
+    ]  # fmt: skip
+    lines.insert(PARSE_BLOCK + 3, b'{"@timestamp": "2026-03-02T10:00:00Z", "cut": ')  # a refusal inside a block
+    path = tmp_path / "shuffled.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    pipeline = IngestPipeline(platform.state, platform.lake, platform.bus, platform.geo, batch_size=1000)
+    published: list[pa.Table] = []
+    platform.bus.subscribe(TOPIC_EVENTS, published.append)
+    progress: list[int] = []
+
+    items = read_sources(plan_sources([str(path)]))
+    report = pipeline.submit("acme", items, on_batch=lambda r: progress.append(r.stored))
+
+    assert (report.received, report.stored, report.rejected) == (n + 1, n, 1) and report.balanced
+    assert sum(t.num_rows for t in published) == n and len(published) >= 3  # one table per batch of >= 1000 rows
+    assert progress == sorted(progress) and progress[-1] == n
+    stored = sorted(v for t in published for v in t.column("event_id").to_pylist())
+    assert len(set(stored)) == n
+    for f in platform.lake.files("acme"):
+        times = pq.read_table(f, columns=["time"]).column("time").to_pylist()
+        assert times == sorted(times) and len({t.date() for t in times}) == 1, f
+    assert [p.rows for p in platform.lake.partitions("acme")] == [
+        sum(1 for i in range(n) if (i * 7) % 3 == d) for d in range(3)
+    ]

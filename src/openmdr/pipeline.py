@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from itertools import repeat
 from typing import Protocol
 
+import pyarrow as pa
+
 from openmdr.bus import TOPIC_EVENTS, Bus
 from openmdr.enrich import Enricher, GeoLocator
 from openmdr.gctuning import relaxed_gc
@@ -249,32 +251,40 @@ class IngestPipeline:
     ) -> IngestReport:
         report = IngestReport()
         started = time.perf_counter()
-        events: list[Event] = []
+        tables: list[pa.Table] = []
+        pending = 0  # rows in ``tables``
         rejections: list[Rejection] = []
         block: list[RawRecord] = []
 
+        def store() -> None:
+            nonlocal tables, rejections, pending
+            self._store(tenant, tables, rejections, report)
+            tables, rejections, pending = [], [], 0
+            if on_batch is not None:
+                on_batch(report)
+
         def settle() -> None:
-            """Parse the pending block and account its results one by one, as they arrived."""
-            nonlocal events, rejections, block
+            """Parse the pending block, account its results and turn its events into a table while they are hot."""
+            nonlocal block, pending
             records, block = block, []
-            batch_size = self.batch_size
-            by_format = report.by_format
             results = parse_records(records, tenant, self.clock())
-            if len(events) + len(results) < batch_size and Rejection not in map(type, results):
-                events.extend(results)  # type: ignore[arg-type]  # the common block: all parsed, no batch ends
+            by_format = report.by_format
+            if Rejection not in map(type, results):  # the common block: every record parsed
+                events: list[Event] = results  # type: ignore[assignment]
                 by_format.update(map(_RECORD_FORMAT, records))
-                return
-            for record, result in zip(records, results, strict=True):
-                if isinstance(result, Rejection):
-                    rejections.append(result)
-                else:
-                    events.append(result)
-                    by_format[record.format] += 1
-                if len(events) >= batch_size or len(rejections) >= batch_size:
-                    self._flush(tenant, events, rejections, report)
-                    events, rejections = [], []
-                    if on_batch is not None:
-                        on_batch(report)
+            else:
+                events = []
+                for record, result in zip(records, results, strict=True):
+                    if isinstance(result, Rejection):
+                        rejections.append(result)
+                    else:
+                        events.append(result)
+                        by_format[record.format] += 1
+            if events:
+                tables.append(self._block_table(tenant, events))
+                pending += len(events)
+            if pending >= self.batch_size or len(rejections) >= self.batch_size:
+                store()
 
         for item in items:
             report.received += 1
@@ -295,7 +305,7 @@ class IngestPipeline:
                 settle()
         if block:
             settle()
-        self._flush(tenant, events, rejections, report)
+        self._store(tenant, tables, rejections, report)
         report.seconds = time.perf_counter() - started
         with self._lock:
             self.totals.add(report)
@@ -321,7 +331,9 @@ class IngestPipeline:
             report.by_format[event.source_format] += 1
         try:
             for start in range(0, max(len(events), 1), self.batch_size):
-                self._flush(tenant, events[start : start + self.batch_size], refused if start == 0 else [], report)
+                batch = events[start : start + self.batch_size]
+                tables = [self._block_table(tenant, batch)] if batch else []
+                self._store(tenant, tables, refused if start == 0 else [], report)
         finally:
             self.lake.flush(tenant)
         report.seconds = time.perf_counter() - started
@@ -329,19 +341,28 @@ class IngestPipeline:
             self.totals.add(report)
         return report
 
-    def _flush(self, tenant: str, events: list[Event], rejections: list[Rejection], report: IngestReport) -> None:
-        """Enrich, store and publish one batch; dead-letter the rejections.
+    def _block_table(self, tenant: str, events: list[Event]) -> pa.Table:
+        """Enrich a block of ``tenant``'s events and return it as a lake table, in time order.
 
-        The batch is put in time order first (stable: arrival order among equal times), so
-        the lake cuts it into day partitions without reordering the rows.  The lake may
-        hold small day partitions (``hold``) until the caller flushes it, which every
-        caller does before it returns.
+        Blocks are small (:data:`PARSE_BLOCK` records on import), so the events' objects are
+        still in the CPU cache when their columns are read, and are freed right after.
+        The sort is stable: arrival order among equal times.
         """
-        if events:
+        with self._lock:
+            self.enricher(tenant).enrich(events)
+        events.sort(key=_EVENT_TIME)
+        return events_to_table(events)
+
+    def _store(self, tenant: str, tables: list[pa.Table], rejections: list[Rejection], report: IngestReport) -> None:
+        """Store and publish one batch (the tables of its blocks); dead-letter the rejections.
+
+        The lake puts the batch in (tenant, day, time) order and may hold small day
+        partitions (``hold``) until the caller flushes it, which every caller does before
+        it returns.
+        """
+        if tables:
+            table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
             with self._lock:
-                self.enricher(tenant).enrich(events)
-                events.sort(key=_EVENT_TIME)
-                table = events_to_table(events)
                 result = self.lake.append(table, hold=True)
             report.stored += result.stored
             report.duplicates += result.duplicates
@@ -385,7 +406,7 @@ class IngestPipeline:
         for tenant_name, pairs in by_tenant.items():
             events = [e for _, e in pairs]
             stats = IngestReport()
-            self._flush(tenant_name, events, [], stats)
+            self._store(tenant_name, [self._block_table(tenant_name, events)], [], stats)
             self.lake.flush(tenant_name)
             self.state.mark_dead_letters([i for i, _ in pairs], "replayed", actor="replay")
             report.recovered += len(pairs)

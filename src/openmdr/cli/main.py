@@ -20,6 +20,7 @@ from openmdr.cli.scan import scan_command
 from openmdr.cli.serve import serve_command
 from openmdr.cli.tenants import assets_app, tenants_app, tokens_app
 from openmdr.cli.users import apitokens_app, users_app
+from openmdr.gctuning import tune_allocator
 
 app = typer.Typer(
     name="openmdr",
@@ -48,6 +49,7 @@ def main_options(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="print the version"),
 ) -> None:
     """Global options shared by every command."""
+    tune_allocator()  # batches free and reuse memory all at once (see openmdr.gctuning)
     ctx.ensure_object(dict).update(data_dir=data_dir, database_url=database_url)
 
 

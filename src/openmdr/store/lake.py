@@ -147,14 +147,15 @@ class EventLake:
             for tenant, day, part in _partitions(table):
                 known = self._known_ids(tenant, day)
                 ids = part.column("event_id").to_pylist()
-                fresh: set[str] = set()
-                keep: list[bool] = []
-                for event_id in ids:
-                    new = event_id not in known and event_id not in fresh
-                    keep.append(new)
-                    if new:
-                        fresh.add(event_id)
-                if len(fresh) < len(ids):
+                fresh = set(ids)
+                if len(fresh) < len(ids) or not known.isdisjoint(fresh):  # duplicates: keep each id's first row
+                    fresh = set()
+                    keep: list[bool] = []
+                    for event_id in ids:
+                        new = event_id not in known and event_id not in fresh
+                        keep.append(new)
+                        if new:
+                            fresh.add(event_id)
                     part = part.filter(pa.array(keep, type=pa.bool_()))
                 duplicates += len(ids) - len(fresh)
                 if part.num_rows:

@@ -1,0 +1,25 @@
+"""Process tuning of the collector and the allocator (openmdr.gctuning)."""
+
+from __future__ import annotations
+
+import gc
+import platform
+
+import pytest
+
+from openmdr.gctuning import relaxed_gc, tune_allocator
+
+
+def test_relaxed_gc_raises_the_threshold_and_restores_it_when_the_last_block_ends() -> None:
+    before = gc.get_threshold()
+    with relaxed_gc(threshold=before[0] + 12_345):
+        with relaxed_gc(threshold=1):
+            assert gc.get_threshold()[0] == before[0] + 12_345
+        assert gc.get_threshold()[0] == before[0] + 12_345
+    assert gc.get_threshold() == before
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the allocator setting exists only in glibc")
+def test_tune_allocator_takes_effect_on_glibc_and_is_idempotent() -> None:
+    assert tune_allocator() is True
+    assert tune_allocator() is True  # a second call changes nothing and still reports the tuned state
