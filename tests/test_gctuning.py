@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import platform
 
+import pyarrow as pa
 import pytest
 
 from openmdr.gctuning import relaxed_gc, tune_allocator
@@ -22,4 +23,5 @@ def test_relaxed_gc_raises_the_threshold_and_restores_it_when_the_last_block_end
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the allocator setting exists only in glibc")
 def test_tune_allocator_takes_effect_on_glibc_and_is_idempotent() -> None:
     assert tune_allocator() is True
+    assert pa.default_memory_pool().backend_name == "system"  # Arrow allocates from the same retained heap
     assert tune_allocator() is True  # a second call changes nothing and still reports the tuned state
