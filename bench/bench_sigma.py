@@ -39,6 +39,7 @@ from bench_ingest import build_dataset  # noqa: E402
 
 from openmdr.cli.scan import ScanReport, parse_batches  # noqa: E402
 from openmdr.detect import Engine, load_rules, relaxed_gc  # noqa: E402
+from openmdr.gctuning import tune_allocator  # noqa: E402
 from openmdr.ingest.files import plan_sources, read_sources  # noqa: E402
 from openmdr.models.record import Rejection  # noqa: E402
 from openmdr.pipeline import parse_record  # noqa: E402
@@ -211,6 +212,7 @@ def main() -> None:
         sys.exit(f"../shared not found next to the repository ({SHARED})")
     cores = sorted(os.sched_getaffinity(0))
     load = os.getloadavg()
+    tune_allocator()  # as the openmdr command does
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         data = folder / "windows.jsonl"

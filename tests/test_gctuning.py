@@ -8,7 +8,7 @@ import platform
 import pyarrow as pa
 import pytest
 
-from openmdr.gctuning import relaxed_gc, tune_allocator
+from openmdr.gctuning import paused_gc, relaxed_gc, tune_allocator
 
 
 def test_relaxed_gc_raises_the_threshold_and_restores_it_when_the_last_block_ends() -> None:
@@ -18,6 +18,23 @@ def test_relaxed_gc_raises_the_threshold_and_restores_it_when_the_last_block_end
             assert gc.get_threshold()[0] == before[0] + 12_345
         assert gc.get_threshold()[0] == before[0] + 12_345
     assert gc.get_threshold() == before
+
+
+def test_paused_gc_stops_automatic_collection_and_keeps_an_outer_pause() -> None:
+    assert gc.isenabled()
+    with paused_gc():
+        assert not gc.isenabled()
+        with paused_gc():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the inner block found collection paused and leaves it paused
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with paused_gc():
+            pass
+        assert not gc.isenabled()  # a caller's own pause survives the block
+    finally:
+        gc.enable()
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the allocator setting exists only in glibc")

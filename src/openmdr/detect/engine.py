@@ -48,7 +48,7 @@ from openmdr.detect.logsource import EventSource, SourceResolver
 from openmdr.detect.matcher import Batch, Group, GroupSpec, build_group, compile_group_source, rows_of
 from openmdr.detect.overrides import TenantOverrides
 from openmdr.detect.rules import RuleLibrary, RuleProblem, load_rules
-from openmdr.gctuning import relaxed_gc
+from openmdr.gctuning import paused_gc, relaxed_gc
 from openmdr.models.alert import Alert
 from openmdr.models.event import Event
 
@@ -293,6 +293,10 @@ class Engine:
 
     def compile(self, rules: RuleLibrary | Iterable[str | Path]) -> CompiledRuleset:
         """Compile (or load from cache) a library and make it the engine's ruleset."""
+        with paused_gc():  # the ruleset is one large acyclic structure that lives on (see openmdr.gctuning)
+            return self._compile(rules)
+
+    def _compile(self, rules: RuleLibrary | Iterable[str | Path]) -> CompiledRuleset:
         library = rules if isinstance(rules, RuleLibrary) else load_rules(rules)
         t0 = time.perf_counter()
         ruleset: CompiledRuleset | None = None
