@@ -132,7 +132,7 @@ def test_dead_letters_replay_after_a_parser_fix(platform: Platform) -> None:
 
 def test_large_out_of_order_submission_lands_in_time_ordered_day_partitions(platform: Platform, tmp_path: Path) -> None:
     """Blocks are parsed and tabled one by one; the batch they form is still stored in time order per day."""
-    n = PARSE_BLOCK * 5 + 17  # several blocks, the last one short, batches ending inside none of them
+    n = PARSE_BLOCK * 9 + 17  # several blocks, the last one short, batches ending inside none of them
     lines = [
         orjson.dumps({"@timestamp": f"2026-03-0{1 + (i * 7) % 3}T{(n - i) // 3600 % 24:02d}:{(n - i) // 60 % 60:02d}:"
                       f"{(n - i) % 60:02d}Z", "host": "ws-1", "n": i})
@@ -141,7 +141,8 @@ def test_large_out_of_order_submission_lands_in_time_ordered_day_partitions(plat
     lines.insert(PARSE_BLOCK + 3, b'{"@timestamp": "2026-03-02T10:00:00Z", "cut": ')  # a refusal inside a block
     path = tmp_path / "shuffled.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
-    pipeline = IngestPipeline(platform.state, platform.lake, platform.bus, platform.geo, batch_size=1000)
+    three_blocks = 2 * PARSE_BLOCK + 100
+    pipeline = IngestPipeline(platform.state, platform.lake, platform.bus, platform.geo, batch_size=three_blocks)
     published: list[pa.Table] = []
     platform.bus.subscribe(TOPIC_EVENTS, published.append)
     progress: list[int] = []
@@ -150,7 +151,7 @@ def test_large_out_of_order_submission_lands_in_time_ordered_day_partitions(plat
     report = pipeline.submit("acme", items, on_batch=lambda r: progress.append(r.stored))
 
     assert (report.received, report.stored, report.rejected) == (n + 1, n, 1) and report.balanced
-    assert sum(t.num_rows for t in published) == n and len(published) >= 3  # one table per batch of >= 1000 rows
+    assert sum(t.num_rows for t in published) == n and len(published) >= 3  # one table per batch of three blocks
     assert progress == sorted(progress) and progress[-1] == n
     stored = sorted(v for t in published for v in t.column("event_id").to_pylist())
     assert len(set(stored)) == n

@@ -88,8 +88,10 @@ def _reason_key(reason: str, fmt: str | None = None) -> str:
     return reason_key(reason, fmt)
 
 
-#: Records parsed together in one :func:`parse_records` call by :meth:`IngestPipeline.submit`.
-PARSE_BLOCK = 512
+#: Records parsed together in one :func:`parse_records` call by :meth:`IngestPipeline.submit`,
+#: and turned into one lake table right after: small enough that the block's events are still
+#: in the CPU cache when their columns are read (1,024 measured 15% slower than 256 or 512).
+PARSE_BLOCK = 256
 _EVENT_TIME = operator.attrgetter("time")
 _RECORD_FORMAT = operator.attrgetter("format")
 
