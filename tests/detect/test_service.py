@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
+
 from openmdr.detect import DetectionService, Engine, TenantOverrides, default_library, library_from_texts
 from openmdr.models.event import events_to_table, table_to_events
 from openmdr.store.state import StateStore
@@ -69,6 +71,9 @@ def test_table_path_equals_event_path(full_engine: Engine, shared_root: Path) ->
     by_events = [a.to_json_dict() for a in full_engine.evaluate(table_to_events(table))]
     by_table = [a.to_json_dict() for a in full_engine.evaluate_table(table)]
     assert by_table == by_events and len(by_table) > 10
+    in_blocks = pa.concat_tables([events_to_table(events[i : i + 256]) for i in range(0, len(events), 256)])
+    assert in_blocks.column("fields").num_chunks > 1  # a batch as the ingest pipeline publishes it
+    assert [a.to_json_dict() for a in full_engine.evaluate_table(in_blocks)] == by_events
 
 
 def test_account_management_alerts_name_the_acting_account_too() -> None:
