@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
 from openmdr.detect import DetectionService, Engine, TenantOverrides, default_library, library_from_texts
 from openmdr.models.event import events_to_table, table_to_events
@@ -120,3 +122,39 @@ def test_follow_switches_to_the_active_library_and_closes_old_windows(state_stor
     assert service.follow(rules) == [] and service.library_version == 1
     assert service.evaluate(batch) == []  # no send rule any more; the failure opens a window again
     assert [a.details["correlation_type"] for a in service.flush()] == ["event_count"]
+
+
+def test_concurrent_follows_leave_the_newest_library(
+    state_store: StateStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An install whose compile is slow cannot overwrite a newer library that another install switched to."""
+    import openmdr.detect.service as service_module
+    from openmdr.store.rules import RuleStore
+
+    rules = RuleStore(state_store)
+    rules.install(library_from_texts([("fail.yml", FAIL)]), "v1", "alice")
+    service = DetectionService.from_rule_store(rules, cache_dir=tmp_path / "cache")
+    send = rule_text({"sel": {"Action": "send"}, "condition": "sel"}, rule_id="00000000-0000-4000-8000-00000000000d")
+    rules.install(library_from_texts([("send.yml", send)]), "v2", "alice")
+
+    compiling, release = threading.Event(), threading.Event()
+    real = service_module._compiled
+
+    def slow_first(library: object, cache_dir: Path | None) -> Engine:
+        if not compiling.is_set():  # the first follow: it read version 2 and now compiles slowly
+            compiling.set()
+            assert release.wait(10)
+        return real(library, cache_dir)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service_module, "_compiled", slow_first)
+    first = threading.Thread(target=service.follow, args=(rules,))
+    first.start()
+    assert compiling.wait(10)
+    rules.install(library_from_texts([("fail.yml", FAIL), ("send.yml", send)]), "v3", "bob")
+    second = threading.Thread(target=service.follow, args=(rules,))
+    second.start()
+    second.join(0.5)  # time for a follow that did not wait its turn to finish (it would switch to v3 first)
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert service.library_version == 3

@@ -63,6 +63,9 @@ class DetectionService:
         #: The rule store's version this service evaluates (``None``: the rule pack, or a library given directly).
         self.library_version = library_version
         self._lock = threading.RLock()
+        #: Serializes :meth:`follow` calls, compile included, so a slow compile of an older
+        #: version can never replace a newer one that a concurrent call switched to meanwhile.
+        self._follow_lock = threading.Lock()
         for tenant, overrides in (overrides_by_tenant or {}).items():
             engine.set_overrides(tenant, overrides)
 
@@ -92,18 +95,21 @@ class DetectionService:
         overrides and used from the next batch on.  Correlation windows still open under
         the old ruleset are closed, and the alerts they produce are returned so that the
         caller publishes them like any others.  Nothing happens when the version is the same.
+        Concurrent calls (two installs through the API) run one after the other, each
+        reading the active version when its turn comes, so the last one leaves the newest.
         """
-        active = rules.active()
-        version = active.version if active is not None else None
-        if version == self.library_version:
-            return []
-        library = rules.library(version) if version is not None else None
-        engine = _compiled(library, self.engine.cache_dir)  # outside the lock: it can take seconds
-        with self._lock:
-            for tenant, overrides in rules.all_overrides().items():  # read now: none changed meanwhile is lost
-                engine.set_overrides(tenant, overrides)
-            old, self.engine, self.library_version = self.engine, engine, version
-            return old.flush()
+        with self._follow_lock:
+            active = rules.active()
+            version = active.version if active is not None else None
+            if version == self.library_version:
+                return []
+            library = rules.library(version) if version is not None else None
+            engine = _compiled(library, self.engine.cache_dir)  # outside the evaluation lock: it can take seconds
+            with self._lock:
+                for tenant, overrides in rules.all_overrides().items():  # read now: none changed meanwhile is lost
+                    engine.set_overrides(tenant, overrides)
+                old, self.engine, self.library_version = self.engine, engine, version
+                return old.flush()
 
     def reload_overrides(self, rules: RuleStore) -> None:
         """Re-read every tenant's overrides from the store (after an override changed)."""
