@@ -94,6 +94,7 @@ class EventLake:
         self._ids: dict[tuple[str, date], set[str]] = {}
         self._held: dict[tuple[str, date], list[pa.Table]] = {}
         self._held_rows: dict[tuple[str, date], int] = {}
+        self._held_sizes: dict[tuple[str, date], int] = {}  # buffer bytes of each partition's held parts
         self._held_bytes = 0
 
     # ---------------------------------------------------------------- paths
@@ -179,9 +180,11 @@ class EventLake:
         rows = self._held_rows.get(key, 0) + part.num_rows
         if hold and rows < SMALL_PART_ROWS:
             part = part.take(np.arange(part.num_rows))  # a compact copy: a held slice must not pin its batch
+            size = part.get_total_buffer_size()  # exact for a compact copy, and far cheaper than ``nbytes``
             self._held.setdefault(key, []).append(part)
             self._held_rows[key] = rows
-            self._held_bytes += part.nbytes
+            self._held_sizes[key] = self._held_sizes.get(key, 0) + size
+            self._held_bytes += size
             return
         held = self._take_held(key)
         self._write_part(tenant, day, pa.concat_tables([*held, part]) if held else part)
@@ -189,7 +192,7 @@ class EventLake:
     def _take_held(self, key: tuple[str, date]) -> list[pa.Table]:
         parts = self._held.pop(key, [])
         self._held_rows.pop(key, None)
-        self._held_bytes -= sum(p.nbytes for p in parts)
+        self._held_bytes -= self._held_sizes.pop(key, 0)
         return parts
 
     def _write_held(self, key: tuple[str, date]) -> int:
@@ -398,9 +401,10 @@ _MICROS_PER_DAY = 86_400_000_000
 def _partitions(table: pa.Table) -> Iterator[tuple[str, date, pa.Table]]:
     """(tenant, day, rows) of every partition a batch touches, each in time order.
 
-    A batch of one tenant already in time order (what the ingest pipeline hands over) is
-    cut into zero-copy slices; any other batch is reordered once, by tenant, day and time,
-    so that partitions are contiguous and each is time-ordered for its file.
+    A batch of one tenant already in time order is cut into zero-copy slices; any other
+    batch (the ingest pipeline's, made of time-ordered blocks) is reordered once, by
+    tenant, day and time, so that partitions are contiguous and each is time-ordered for
+    its file.  Either way the partitions share the buffers of one table.
     """
     tenants = table.column("tenant").combine_chunks()
     times = _micros(table.column("time"))
