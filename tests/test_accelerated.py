@@ -53,3 +53,14 @@ def test_a_changed_source_is_imported_instead_of_its_stale_compiled_module(
     compiled.unlink()
     manifest.write_text(json.dumps({"openmdr_stale_probe.hot": "anything"}))
     assert _accelerated.stale_modules() == {}  # nothing compiled: plain imports already use the source
+
+
+def test_version_says_how_much_of_the_hot_path_runs_compiled() -> None:
+    from typer.testing import CliRunner
+
+    from openmdr.cli.main import app
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0
+    compiled = len(_accelerated.compiled_in_use())
+    assert f"hot path compiled: {compiled} of {len(_accelerated.ACCELERATED)} modules" in result.output

@@ -33,7 +33,9 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        print(f"openmdr {__version__}")
+        from openmdr._accelerated import ACCELERATED, compiled_in_use
+
+        print(f"openmdr {__version__} (hot path compiled: {len(compiled_in_use())} of {len(ACCELERATED)} modules)")
         raise typer.Exit()
 
 
