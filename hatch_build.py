@@ -10,11 +10,11 @@ says so; ``OPENMDR_PURE_PYTHON=1`` skips the compilation.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
@@ -22,13 +22,13 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 _ACCELERATED_SOURCE = Path("src", "openmdr", "_accelerated.py")
 
 
-def _accelerated(root: Path) -> list[str]:
-    """``ACCELERATED`` of ``openmdr._accelerated``, loaded from its file (it needs only the standard library)."""
-    spec = importlib.util.spec_from_file_location("openmdr_accelerated_list", root / _ACCELERATED_SOURCE)
+def _accelerated(root: Path) -> ModuleType:
+    """``openmdr._accelerated`` loaded from its file (it needs only the standard library)."""
+    spec = importlib.util.spec_from_file_location("openmdr_accelerated_build", root / _ACCELERATED_SOURCE)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return list(module.ACCELERATED)
+    return module
 
 
 class CompileHotPath(BuildHookInterface):
@@ -41,14 +41,15 @@ class CompileHotPath(BuildHookInterface):
         if self.target_name != "wheel" or os.environ.get("OPENMDR_PURE_PYTHON"):
             return
         root = Path(self.root)
-        modules = _accelerated(root)
+        accelerated = _accelerated(root)
+        modules = list(accelerated.ACCELERATED)
         try:
             built = _compile(root, modules)
         except Exception as exc:  # the package works without it: say so and build pure Python
             self.app.display_warning(f"openmdr: not compiling the hot path ({type(exc).__name__}: {exc})")
             return
         manifest = root / "src" / "openmdr" / "_compiled.json"
-        digests = {m: hashlib.sha256((root / _source(m)).read_bytes()).hexdigest() for m in modules}
+        digests = {m: accelerated.source_digest(root / _source(m)) for m in modules}
         manifest.write_text(json.dumps(digests, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         build_data["artifacts"].extend(
             [*(p.relative_to(root).as_posix() for p in built), manifest.relative_to(root).as_posix()]
