@@ -62,7 +62,9 @@ def paused_gc() -> Iterator[None]:
     thousand container objects that all stay alive; the collector, triggered again and
     again by those allocations, walked them all each time (measured: half of a cached
     load, a third of a cold compile).  Collection resumes when the block ends (unless it
-    was already disabled when the block began).
+    was already disabled when the block began).  The pause is process-wide: a compile in
+    one thread (a library switch) also delays collection for the others, for its seconds;
+    reference counting still frees everything that is not in a cycle.
     """
     was_enabled = gc.isenabled()
     gc.disable()
